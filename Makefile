@@ -1,0 +1,52 @@
+# deploykit: `make run` and `make test` set everything up on a fresh Debian 12
+# machine with Python 3.11 (a .venv, and nginx/systemd/openssl via apt-get when
+# missing), then do their job.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint typecheck unit bench setup system-packages clean
+
+setup: $(STAMP) system-packages
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# nginx -t, systemd-analyze and openssl are real validators the tests run.
+system-packages:
+	@missing=""; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# The main job, until `deploykit up` exists: render and check the example app's stack.
+run: setup
+	$(BIN)/deploykit render -c examples/deploykit.toml --print
+	$(BIN)/deploykit check -c examples/deploykit.toml
+
+lint: setup
+	$(BIN)/ruff check deploykit tests
+	$(BIN)/ruff format --check deploykit tests
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest --cov --cov-report=term
+
+test: lint typecheck unit
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

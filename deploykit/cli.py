@@ -1,0 +1,153 @@
+"""The `deploykit` command line. Each command parses options and calls one
+library function; `main()` is the one place errors become exit codes:
+0 ok, 1 error, 2 usage, 3 check findings / pending differences."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from typer.exceptions import TyperException
+
+from deploykit import console
+from deploykit.check import run_checks
+from deploykit.check.report import to_json, to_junit
+from deploykit.errors import CheckFailed, DeployKitError
+from deploykit.host.staging import diff_tree, write_tree
+from deploykit.project import default_name, init_project
+from deploykit.render import render
+from deploykit.settings import Loaded, load
+from deploykit.settings.load import shipped_profiles
+
+app = typer.Typer(
+    name="deploykit",
+    help="Render, check and deploy an ASGI app's nginx + systemd + Gunicorn stack.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+Config = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Project settings file [default: ./deploykit.toml].")
+]
+Profile = Annotated[str | None, typer.Option("--profile", "-p", help="Preset: a shipped name or a .toml path.")]
+Sets = Annotated[list[str] | None, typer.Option("--set", help="Override one setting: section.field=value.")]
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+    """deploykit: one settings model, a rendered stack, real validators."""
+
+
+def _settings(config: Path | None, profile: str | None, sets: list[str] | None) -> Loaded:
+    return load(project=config, profile=profile, overrides=sets or ())
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Project directory.")] = Path("."),
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Shipped profile or .toml path.")] = None,
+    name: Annotated[str | None, typer.Option(help="App name (systemd unit, socket, nginx names).")] = None,
+    module: Annotated[str | None, typer.Option(help="ASGI app as module:attribute.")] = None,
+    server_name: Annotated[list[str] | None, typer.Option("--server-name", help="nginx server_name (repeat).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing deploykit.toml.")] = False,
+    no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt; use defaults.")] = False,
+) -> None:
+    """Write a commented deploykit.toml (asks for what flags do not give)."""
+    ask = sys.stdin.isatty() and not no_input
+    choices = shipped_profiles()
+    profile = profile or (typer.prompt(f"Profile ({'/'.join(choices)})", default="fastapi") if ask else "fastapi")
+    name = name or (typer.prompt("App name", default=default_name(folder)) if ask else default_name(folder))
+    module = module or (typer.prompt("ASGI app (module:attr)", default="app.main:app") if ask else "app.main:app")
+    names = server_name or ([typer.prompt("Server name", default="_")] if ask else ["_"])
+    target = init_project(folder, profile=profile, name=name, module=module, server_names=names, force=force)
+    console.info(f"[green]wrote[/] {target}; next: deploykit check -c {target}")
+
+
+@app.command("render")
+def render_cmd(
+    config: Config = None,
+    profile: Profile = None,
+    sets: Sets = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write files under this root.")] = None,
+    show: Annotated[bool, typer.Option("--print", help="Print the files (secrets masked).")] = False,
+    diff: Annotated[
+        Path | None, typer.Option("--diff", help="Diff against files under this root; exit 3 if any.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite changed files under --out.")] = False,
+) -> None:
+    """Render every file of the stack: under --out, to the screen, or as a diff."""
+    loaded = _settings(config, profile, sets)
+    bundle = render(loaded.settings)
+    secret_keys = list(loaded.settings.app.secrets)
+    if show:
+        console.show_bundle(bundle, secret_keys)
+        return
+    if diff is not None:
+        lines = diff_tree(bundle, diff, secret_keys)
+        console.show_diff(lines)
+        if lines:
+            raise typer.Exit(3)
+        console.info(f"no differences under {diff}")
+        return
+    root = out if out is not None else Path(tempfile.mkdtemp(prefix=f"deploykit-{loaded.settings.app.name}-"))
+    for path in write_tree(bundle, root, force=force):
+        console.info(f"[green]wrote[/] {path}")
+
+
+@app.command()
+def check(
+    config: Config = None,
+    profile: Profile = None,
+    sets: Sets = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or junit.")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", help="Write the json/junit report to a file.")] = None,
+) -> None:
+    """Render, then run nginx -t, systemd-analyze verify/security, Gunicorn's
+    config loader and cross-file checks. Exit 3 when anything is found."""
+    formats: dict[str, Literal["table", "json", "junit"]] = {"table": "table", "json": "json", "junit": "junit"}
+    if fmt not in formats:
+        raise typer.BadParameter(f"{fmt!r} is not one of table, json, junit", param_hint="--format")
+    loaded = _settings(config, profile, sets)
+    report = run_checks(loaded.settings)
+    if fmt == "table":
+        console.findings_table(report)
+    else:
+        text = to_json(report) if fmt == "json" else to_junit(report)
+        if output is not None:
+            output.write_text(text, encoding="utf-8")
+        else:
+            console.plain(text)
+    if report.failed:
+        raise CheckFailed(f"{sum(f.counts for f in report.findings)} finding(s) in the rendered stack")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map every error to one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        code = typer.main.get_command(app).main(args, prog_name="deploykit", standalone_mode=False)
+    except DeployKitError as exc:
+        console.error(exc, debug=debug)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except TyperException as exc:  # usage errors: typer prints them with the usage line
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            console.info(f"error: {exc.format_message()}")
+        return exc.exit_code
+    except typer.Abort:
+        console.info("aborted")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the one place a bug is reported instead of a traceback
+        console.unexpected(exc, debug=debug)
+        return 1
+    return code if isinstance(code, int) else 0

@@ -1,0 +1,105 @@
+"""The only module that prints with rich: errors, finding tables, bundles, diffs."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Iterable
+
+from rich.console import Console
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from deploykit.check.findings import Report
+from deploykit.errors import DeployKitError, SettingsError
+from deploykit.render.bundle import Bundle
+from deploykit.render.envfile import mask_secrets
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+_LEXER = {
+    "nginx-site": "nginx",
+    "gunicorn-conf": "python",
+    "service-unit": "ini",
+    "socket-unit": "ini",
+    "env-file": "bash",
+}
+_DIFF_STYLE = {"+": "green", "-": "red", "@": "cyan"}
+
+
+@functools.cache
+def out() -> Console:
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+
+
+@functools.cache
+def err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def error(exc: DeployKitError, *, debug: bool = False) -> None:
+    """One clear line, the problems (for settings errors), a hint; a traceback only with --debug."""
+    if debug:
+        err().print(escape("".join(traceback.format_exception(exc))), style="dim")
+    headline = exc.message.split(": ", 1)[0] if isinstance(exc, SettingsError) and exc.problems else exc.message
+    err().print(f"[bold red]error:[/] {escape(headline)}")
+    for problem in getattr(exc, "problems", ()):
+        err().print(f"  • {escape(problem)}")
+    if exc.hint:
+        err().print(f"[cyan]hint:[/] {escape(exc.hint)}")
+
+
+def unexpected(exc: BaseException, *, debug: bool) -> None:
+    if debug:
+        err().print(escape("".join(traceback.format_exception(exc))), style="dim")
+    err().print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))}")
+    err().print("[cyan]hint:[/] this is a bug in deploykit; run again with --debug and report the traceback")
+
+
+def info(message: str) -> None:
+    err().print(message)
+
+
+def findings_table(report: Report) -> None:
+    table = Table(title="deploykit check", show_lines=False)
+    for column in ("check", "result", "file", "finding"):
+        table.add_column(column, overflow="fold")
+    for result in report.results:
+        if not result.ran and not result.findings:
+            table.add_row(result.name, "[dim]skipped[/]", "", "[dim]not part of this stack[/]")
+            continue
+        counted = [f for f in result.findings if f.counts]
+        status = "[bold red]FAIL[/]" if counted else "[green]ok[/]"
+        if not result.findings:
+            table.add_row(result.name, status, "", f"[dim]{result.seconds * 1000:.0f} ms[/]")
+        for finding in result.findings:
+            text = escape(finding.message) + (f"\n[cyan]hint:[/] {escape(finding.hint)}" if finding.hint else "")
+            style = _STYLE[finding.severity]
+            table.add_row(result.name, status, escape(finding.file or ""), f"[{style}]{finding.severity}[/] {text}")
+    out().print(table)
+    total = sum(1 for f in report.findings if f.counts)
+    if total:
+        out().print(f"[bold red]{total} finding{'s' if total != 1 else ''}[/] (exit 3)")
+    else:
+        out().print("[green]all checks passed[/]")
+
+
+def show_bundle(bundle: Bundle, secret_keys: Iterable[str]) -> None:
+    keys = list(secret_keys)
+    for file in bundle:
+        content = mask_secrets(file.content, keys) if file.secret else file.content
+        out().rule(f"{file.path}  ({file.mode:04o} {file.owner}:{file.group})")
+        if sys.stdout.isatty():
+            out().print(Syntax(content, _LEXER[file.kind.value], theme="ansi_dark"))
+        else:
+            out().out(content, end="")
+
+
+def show_diff(lines: list[str]) -> None:
+    for line in lines:
+        out().print(escape(line.rstrip("\n")), style=_DIFF_STYLE.get(line[:1], ""))
+
+
+def plain(text: str) -> None:
+    out().out(text, end="" if text.endswith("\n") else "\n")

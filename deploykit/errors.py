@@ -1,0 +1,71 @@
+"""Every error deploykit raises on purpose derives from :class:`DeployKitError`.
+
+The tree::
+
+    DeployKitError                 exit 1 unless a subclass says otherwise
+    ├── UsageError                 exit 2: the command line itself is wrong
+    ├── SettingsError              a profile, deploykit.toml, env var or --set is invalid
+    │   └── ProfileNotFound        --profile names no shipped or local profile
+    ├── RenderError                a template failed to render (a bug, or a missing value)
+    ├── ToolMissing                nginx / systemd-analyze / gunicorn is not installed
+    ├── FileExistsRefused          init/render would overwrite a file without --force
+    └── CheckFailed                exit 3: check found problems (the findings travel with it)
+
+Foreign exceptions (OSError, pydantic.ValidationError, tomllib.TOMLDecodeError,
+jinja2 errors, subprocess failures) are translated where they cross into
+deploykit with ``raise ... from exc``, so the CLI has one place that maps an
+error to one clear line, a hint and an exit code.
+"""
+
+from __future__ import annotations
+
+
+class DeployKitError(Exception):
+    """Root of deploykit's errors: a message, an optional hint, an exit code."""
+
+    exit_code: int = 1
+    default_hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(DeployKitError):
+    exit_code = 2
+    default_hint = "Run the command with --help to see its options."
+
+
+class SettingsError(DeployKitError):
+    """Invalid settings. ``problems`` lists one line per invalid field."""
+
+    default_hint = "Fix the value in the file or source named above; `deploykit check` re-validates."
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems
+
+
+class ProfileNotFound(SettingsError):
+    pass
+
+
+class RenderError(DeployKitError):
+    pass
+
+
+class ToolMissing(DeployKitError):
+    pass
+
+
+class FileExistsRefused(DeployKitError):
+    default_hint = "Pass --force to overwrite it."
+
+
+class CheckFailed(DeployKitError):
+    exit_code = 3
+    default_hint = "Each finding above names the file and what to change."

@@ -1,0 +1,1 @@
+"""Side effects on a filesystem tree. (The full Host protocol arrives with `apply`.)"""

@@ -1,0 +1,51 @@
+"""Settings -> Gunicorn's conf.py: plain assignments of real Gunicorn settings.
+
+Gunicorn silently skips names it does not know, so the names rendered here
+are tested against Gunicorn's own registry and re-checked by `deploykit check`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deploykit.render.bundle import Kind, RenderedFile
+from deploykit.render.jinja import render_template
+from deploykit.settings.model import Settings
+
+
+def gunicorn_values(settings: Settings) -> dict[str, Any]:
+    """The settings, by Gunicorn name, in the order they are written."""
+    g = settings.gunicorn
+    values: dict[str, Any] = {
+        "wsgi_app": settings.app.module,
+        # Under socket activation Gunicorn takes the inherited socket from
+        # LISTEN_FDS; bind names the same path so a manual start agrees.
+        "bind": [f"unix:{settings.paths.socket}"],
+        "umask": 0o007,
+        "proc_name": settings.app.name,
+        "workers": g.workers,
+        "worker_class": g.worker_class,
+        "timeout": g.timeout,
+        "graceful_timeout": g.graceful_timeout,
+        "keepalive": g.keepalive,
+        "max_requests": g.max_requests,
+        "max_requests_jitter": g.max_requests_jitter,
+        "limit_request_line": g.limit_request_line,
+        "limit_request_fields": g.limit_request_fields,
+        "limit_request_field_size": g.limit_request_field_size,
+        "backlog": g.backlog,
+        "worker_tmp_dir": g.worker_tmp_dir,
+        "forwarded_allow_ips": ",".join(settings.server.forwarded_allow_ips),
+        "preload_app": g.preload_app,
+        "accesslog": "-" if settings.server.access_log else None,
+        "errorlog": "-",
+        "loglevel": "debug" if settings.server.log_level == "trace" else settings.server.log_level,
+    }
+    if not g.control_socket:
+        values["control_socket_disable"] = True
+    return values
+
+
+def render_conf(settings: Settings) -> RenderedFile:
+    content = render_template("gunicorn.conf.py.j2", app=settings.app.name, values=gunicorn_values(settings))
+    return RenderedFile(path=settings.paths.gunicorn_conf, kind=Kind.GUNICORN_CONF, content=content)

@@ -1,0 +1,97 @@
+"""Settings -> the nginx site file. Location logic is computed here, so the
+template only loops and prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deploykit.render.bundle import Kind, RenderedFile
+from deploykit.render.jinja import render_template
+from deploykit.settings.model import NginxSettings, Settings
+
+# Mozilla "intermediate" (TLS 1.2 part; TLS 1.3 suites are not configurable here).
+# DHE suites are left out on purpose: they would need an ssl_dhparam file.
+INTERMEDIATE_CIPHERS = ":".join(
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    )
+)
+HTTP2_ON_DIRECTIVE = (1, 25, 1)  # `http2 on;` replaced `listen ... http2` in nginx 1.25.1
+
+
+@dataclass(frozen=True)
+class Location:
+    url: str
+    static_path: str | None = None
+    expires: str = ""
+    read_timeout: int = 60
+    send_timeout: int = 60
+    buffering: bool = True
+    limited: bool = False
+
+
+def identifier(app_name: str) -> str:
+    """app names allow '-', nginx variable and zone names do not."""
+    return "deploykit_" + app_name.replace("-", "_")
+
+
+def locations(nginx: NginxSettings) -> list[Location]:
+    limited = set(nginx.rate_limit.urls) if nginx.rate_limit else set()
+    base = Location(
+        url="/",
+        read_timeout=nginx.proxy_read_timeout,
+        send_timeout=nginx.proxy_send_timeout,
+        buffering=nginx.proxy_buffering,
+        limited="/" in limited,
+    )
+    found = [base]
+    for static in nginx.static:
+        found.append(Location(url=static.url, static_path=static.path, expires=static.expires))
+    ws_urls = set()
+    for ws in nginx.websockets:
+        ws_urls.add(ws.url)
+        found.append(
+            Location(
+                url=ws.url,
+                read_timeout=ws.read_timeout,
+                send_timeout=ws.read_timeout,
+                buffering=False,
+                limited=ws.url in limited,
+            )
+        )
+    for url in sorted(limited - ws_urls - {"/"}):
+        found.append(
+            Location(
+                url=url,
+                read_timeout=nginx.proxy_read_timeout,
+                send_timeout=nginx.proxy_send_timeout,
+                buffering=nginx.proxy_buffering,
+                limited=True,
+            )
+        )
+    return found
+
+
+def render_site(settings: Settings) -> RenderedFile:
+    nginx = settings.nginx
+    tls = nginx.tls
+    stapling = tls is not None and tls.trusted_certificate is not None and tls.ocsp_stapling != "off"
+    content = render_template(
+        "nginx_site.conf.j2",
+        app=settings.app.name,
+        ident=identifier(settings.app.name),
+        socket=settings.paths.socket,
+        nginx=nginx,
+        tls=tls,
+        stapling=stapling,
+        http2_on=nginx.version >= HTTP2_ON_DIRECTIVE,
+        ciphers=INTERMEDIATE_CIPHERS,
+        locations=locations(nginx),
+        server_names=" ".join(nginx.server_names),
+    )
+    return RenderedFile(path=settings.paths.nginx_site, kind=Kind.NGINX_SITE, content=content)

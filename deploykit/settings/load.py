@@ -1,0 +1,258 @@
+"""Merge the settings sources, remembering where every value came from.
+
+Order, lowest first: a profile preset (``profiles/*.toml``) → the project's
+``deploykit.toml`` → ``DEPLOYKIT_SECTION__FIELD`` environment variables →
+``--set section.field=value`` overrides. Each leaf value keeps the label of
+the source that set it, so a validation error can say "deploykit.toml:
+nginx.listen = 'eighty': ..." instead of a bare pydantic dump.
+
+Why not pydantic-settings' own source chain: its sources return merged dicts
+without per-field provenance, and naming the file of a bad value is the point.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tomllib
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from deploykit.errors import ProfileNotFound, SettingsError, UsageError
+from deploykit.settings.model import Settings
+
+ENV_PREFIX = "DEPLOYKIT_"
+PROJECT_FILE = "deploykit.toml"
+
+Leaf = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    label: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    settings: Settings
+    sources: tuple[str, ...]
+    provenance: Mapping[Leaf, str] = field(default_factory=dict)
+
+
+def shipped_profiles() -> list[str]:
+    folder = resources.files("deploykit") / "profiles"
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"{path}: file not found", hint="Create it with `deploykit init`.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def profile_source(name: str, search: Sequence[Path] = ()) -> Source:
+    """A profile by shipped name, by ``profiles/<name>.toml`` beside the project, or by path."""
+    candidate = Path(name)
+    if candidate.suffix == ".toml" and candidate.exists():
+        return Source(str(candidate), read_toml(candidate))
+    for folder in search:
+        local = folder / f"{name}.toml"
+        if local.exists():
+            return Source(str(local), read_toml(local))
+    shipped = resources.files("deploykit") / "profiles" / f"{name}.toml"
+    if shipped.is_file():
+        try:
+            data = tomllib.loads(shipped.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:  # pragma: no cover - shipped profiles are tested
+            raise SettingsError(f"profiles/{name}.toml: not valid TOML: {exc}") from exc
+        return Source(f"profiles/{name}.toml", data)
+    raise ProfileNotFound(
+        f"profile {name!r} not found",
+        hint=f"Shipped profiles: {', '.join(shipped_profiles())}; or pass a path to a .toml file.",
+    )
+
+
+def env_source(environ: Mapping[str, str]) -> list[Source]:
+    """``DEPLOYKIT_NGINX__LISTEN=8080`` sets nginx.listen; JSON values give lists and tables."""
+    found = []
+    for key in sorted(environ):
+        if not key.startswith(ENV_PREFIX) or "__" not in key:
+            continue
+        path = key.removeprefix(ENV_PREFIX).lower().split("__")
+        found.append(Source(f"environment {key}", _nest(path, _parse_env_value(environ[key]))))
+    return found
+
+
+def override_source(assignment: str) -> Source:
+    """``--set nginx.listen=8080``; the value is read as TOML when it parses, else as a string."""
+    dotted, sep, raw = assignment.partition("=")
+    if not sep or not dotted.strip():
+        raise UsageError(f"--set {assignment!r}: expected section.field=value")
+    try:
+        value: Any = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return Source(f"--set {dotted.strip()}", _nest(dotted.strip().split("."), value))
+
+
+def load(
+    *,
+    project: Path | None = None,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Sequence[str] = (),
+    require_project: bool = False,
+) -> Loaded:
+    """Read every source, merge them in order and validate the result."""
+    sources: list[Source] = []
+    project_path = project if project is not None else Path(PROJECT_FILE)
+    project_data: dict[str, Any] = {}
+    if project_path.exists() or require_project or project is not None:
+        project_data = read_toml(project_path)
+    chosen = profile or project_data.pop("profile", None)
+    project_data.pop("profile", None)
+    if chosen is not None:
+        if not isinstance(chosen, str):
+            raise SettingsError(f"{project_path}: profile must be a string, got {chosen!r}")
+        sources.append(profile_source(chosen, (project_path.parent / "profiles",)))
+    if project_data:
+        sources.append(Source(str(project_path), project_data))
+    sources.extend(env_source(os.environ if environ is None else environ))
+    sources.extend(override_source(item) for item in overrides)
+    return validate(sources)
+
+
+def validate(sources: Sequence[Source]) -> Loaded:
+    merged: dict[str, Any] = {}
+    provenance: dict[Leaf, str] = {}
+    for source in sources:
+        _merge(merged, source.data, source.label, provenance, ())
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        problems = tuple(_describe(err, provenance) for err in exc.errors())
+        labels = ", ".join(s.label for s in sources) or "no settings sources"
+        count = len(problems)
+        raise SettingsError(
+            f"{count} invalid setting{'s' if count != 1 else ''} (from {labels}): " + "; ".join(problems),
+            problems=problems,
+        ) from exc
+    return Loaded(settings, tuple(s.label for s in sources), provenance)
+
+
+def _nest(path: Sequence[str], value: Any) -> dict[str, Any]:
+    out: Any = value
+    for part in reversed(path):
+        out = {part: out}
+    assert isinstance(out, dict)
+    return out
+
+
+def _parse_env_value(raw: str) -> Any:
+    if raw[:1] in "[{":
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _merge(into: dict[str, Any], new: Mapping[str, Any], label: str, prov: dict[Leaf, str], at: Leaf) -> None:
+    for key, value in new.items():
+        here = (*at, key)
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value, label, prov, here)
+            continue
+        into[key] = _copy(value)
+        for stale in [k for k in prov if k[: len(here)] == here]:
+            del prov[stale]
+        _record(value, label, prov, here)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+def _record(value: Any, label: str, prov: dict[Leaf, str], here: Leaf) -> None:
+    prov[here] = label
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            _record(sub, label, prov, (*here, key))
+
+
+def _describe(err: Mapping[str, Any], provenance: Mapping[Leaf, str]) -> str:
+    loc: Leaf = tuple(part for part in err["loc"] if not (isinstance(part, str) and "[" in part))
+    dotted = _dotted(loc)
+    origin = _origin(loc, provenance)
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown setting" + _suggest(loc)
+    elif err["type"] == "missing":
+        return f"{dotted}: required, but no source sets it{_required_inside(loc)}"
+    value = err.get("input")
+    shown = "" if isinstance(value, dict) else f" = {value!r}"
+    return f"{origin}: {dotted or '(top level)'}{shown}: {message}"
+
+
+def _dotted(loc: Leaf) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _origin(loc: Leaf, provenance: Mapping[Leaf, str]) -> str:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in provenance:
+            return provenance[loc[:end]]
+    return "defaults"
+
+
+def _submodel(model: type[BaseModel] | None, name: str | int) -> type[BaseModel] | None:
+    """The model class of field NAME (unwrapping ``X | None``), if it is one."""
+    if model is None or not isinstance(name, str) or name not in model.model_fields:
+        return None
+    annotation = model.model_fields[name].annotation
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _model_at(loc: Leaf) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Settings
+    for part in loc:
+        model = _submodel(model, part)
+    return model
+
+
+def _suggest(loc: Leaf) -> str:
+    model = _model_at(loc[:-1])
+    if model is None or not isinstance(loc[-1], str):
+        return ""
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _required_inside(loc: Leaf) -> str:
+    model = _model_at(loc)
+    if model is None:
+        return ""
+    needed = [name for name, f in model.model_fields.items() if f.is_required()]
+    return f" (set {', '.join(_dotted((*loc, n)) for n in needed)})" if needed else ""

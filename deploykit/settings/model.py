@@ -1,0 +1,315 @@
+"""The typed settings model shared by the toolkit and the bundled server.
+
+Every model is frozen and forbids unknown keys, so a typo in a profile is an
+error that names the field, never a silently ignored setting. Cross-field
+rules (a TLS key without a certificate, systemd stopping before the graceful
+timeout ends) live in ``model_validator`` hooks next to the fields they tie.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from deploykit.settings.types import (
+    AppName,
+    EnvKey,
+    EnvValue,
+    Expires,
+    ForwardedIp,
+    HeaderName,
+    Host,
+    ModuleRef,
+    NginxToken,
+    Rate,
+    SafePath,
+    ServerName,
+    Size,
+    SystemdValue,
+    UnixName,
+    UrlPrefix,
+)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AppSettings(Model):
+    name: AppName
+    module: ModuleRef = "app:app"
+    factory: bool = False
+    working_dir: SafePath = "/srv/{app}"
+    venv: SafePath = "/srv/{app}/.venv"
+    user: UnixName | None = Field(default=None, description="None runs the service as a DynamicUser")
+    group: UnixName | None = None
+    create_user: bool = True
+    run_mode: Literal["serve", "gunicorn"] = "serve"
+    env: dict[EnvKey, EnvValue] = Field(default_factory=dict)
+    secrets: dict[EnvKey, SecretStr] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _secrets_are_clean(self) -> AppSettings:
+        for key, secret in self.secrets.items():
+            value = secret.get_secret_value()
+            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+                raise ValueError(f"secret {key} must not contain newlines or other control characters")
+            if key in self.env:
+                raise ValueError(f"{key} is set both in app.env and app.secrets")
+        return self
+
+
+class ServerSettings(Model):
+    """Options of `deploykit serve`, named after uvicorn's flags."""
+
+    host: Host = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    uds: SafePath | None = None
+    fd: int | None = Field(default=None, ge=0)
+    backlog: int = Field(default=2048, ge=1)
+    loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    http: Literal["auto", "httptools", "h11"] = "auto"
+    ws: Literal["auto", "websockets", "wsproto", "none"] = "auto"
+    lifespan: Literal["auto", "on", "off"] = "auto"
+    env_file: SafePath | None = None
+    root_path: Literal[""] | UrlPrefix = ""
+    workers: int = Field(default=1, ge=1, le=512)
+    limit_concurrency: int | None = Field(default=None, ge=1)
+    limit_max_requests: int | None = Field(default=None, ge=1)
+    limit_max_requests_jitter: int = Field(default=0, ge=0)
+    timeout_keep_alive: float = Field(default=5, gt=0)
+    timeout_header_read: float = Field(default=10, gt=0, le=300)
+    timeout_graceful_shutdown: float = Field(default=30, gt=0)
+    timeout_worker_healthcheck: float = Field(default=10, gt=0)
+    proxy_headers: bool = True
+    forwarded_allow_ips: tuple[ForwardedIp, ...] = ("127.0.0.1", "::1")
+    server_header: bool = True
+    date_header: bool = True
+    headers: dict[HeaderName, SystemdValue] = Field(default_factory=dict)
+    max_header_size: int = Field(default=16384, ge=1024, le=1048576)
+    max_request_line: int = Field(default=8190, ge=256, le=1048576)
+    h11_max_incomplete_event_size: int = Field(default=16384, ge=1024)
+    ws_max_size: int = Field(default=16 * 1024 * 1024, ge=1)
+    ws_max_queue: int = Field(default=32, ge=1)
+    ws_ping_interval: float | None = Field(default=20.0, gt=0)
+    ws_ping_timeout: float | None = Field(default=20.0, gt=0)
+    ws_per_message_deflate: bool = True
+    ssl_keyfile: SafePath | None = None
+    ssl_certfile: SafePath | None = None
+    ssl_ca_certs: SafePath | None = None
+    ssl_ciphers: NginxToken = "TLSv1"
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    log_config: SafePath | None = None
+    access_log: bool = True
+    access_log_format: Literal["text", "json"] = "text"
+    use_colors: bool | None = None
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> ServerSettings:
+        if (self.ssl_keyfile is None) != (self.ssl_certfile is None):
+            raise ValueError("ssl_keyfile and ssl_certfile must be set together")
+        return self
+
+
+class GunicornSettings(Model):
+    """Only real Gunicorn settings; names are checked against Gunicorn's registry in tests."""
+
+    workers: int = Field(default=2, ge=1, le=512)
+    worker_class: ModuleRef | Literal["deploykit.server.workers.Worker", "deploykit.server.workers.H11Worker"] = (
+        "deploykit.server.workers.Worker"
+    )
+    timeout: int = Field(default=30, ge=1)
+    graceful_timeout: int = Field(default=30, ge=1)
+    keepalive: int = Field(default=5, ge=1)
+    max_requests: int = Field(default=0, ge=0)
+    max_requests_jitter: int = Field(default=0, ge=0)
+    limit_request_line: int = Field(default=4094, ge=0, le=8190)
+    limit_request_fields: int = Field(default=100, ge=1, le=32768)
+    limit_request_field_size: int = Field(default=8190, ge=0)
+    backlog: int = Field(default=2048, ge=1)
+    worker_tmp_dir: SafePath = "/dev/shm"
+    preload_app: bool = False
+    control_socket: bool = False
+
+
+class TlsSettings(Model):
+    certificate: SafePath
+    certificate_key: SafePath
+    trusted_certificate: SafePath | None = Field(
+        default=None, description="CA chain for OCSP stapling verification; stapling is rendered only with it"
+    )
+    ocsp_stapling: Literal["auto", "on", "off"] = "auto"
+    redirect_http: bool = True
+    hsts: bool = True
+    hsts_max_age: int = Field(default=31536000, ge=0)
+    hsts_include_subdomains: bool = True
+
+
+class StaticLocation(Model):
+    url: UrlPrefix
+    path: SafePath
+    expires: Expires = "7d"
+
+
+class WebSocketLocation(Model):
+    url: UrlPrefix
+    read_timeout: int = Field(default=3600, ge=1, description="seconds an idle WebSocket is kept open")
+
+
+class RateLimit(Model):
+    rate: Rate = "10r/s"
+    burst: int = Field(default=20, ge=0)
+    urls: tuple[UrlPrefix, ...] = ("/",)
+
+
+class NginxSettings(Model):
+    server_names: tuple[ServerName, ...] = ("_",)
+    listen: int = Field(default=80, ge=1, le=65535)
+    listen_tls: int = Field(default=443, ge=1, le=65535)
+    version: tuple[int, int, int] = Field(default=(1, 22, 1), description="nginx version to render for")
+    user: UnixName = "www-data"
+    default_server: bool = False
+    ipv6: bool = True
+    acme_root: SafePath | None = Field(
+        default="/var/www/letsencrypt", description="webroot for ACME challenges on the port-80 redirect server"
+    )
+    tls: TlsSettings | None = None
+    client_max_body_size: Size = "16m"
+    proxy_connect_timeout: int = Field(default=5, ge=1)
+    proxy_read_timeout: int = Field(default=60, ge=1)
+    proxy_send_timeout: int = Field(default=60, ge=1)
+    proxy_buffering: bool = True
+    upstream_keepalive: int = Field(default=16, ge=0)
+    static: tuple[StaticLocation, ...] = ()
+    websockets: tuple[WebSocketLocation, ...] = ()
+    gzip: bool = True
+    access_log: Literal["off"] | SafePath = "/var/log/nginx/{app}.access.log"
+    error_log: SafePath = "/var/log/nginx/{app}.error.log"
+    rate_limit: RateLimit | None = None
+    security_headers: bool = True
+
+    @model_validator(mode="after")
+    def _locations_unique(self) -> NginxSettings:
+        seen: dict[str, str] = {}
+        declared = [(s.url, "static") for s in self.static] + [(w.url, "websockets") for w in self.websockets]
+        for url, where in declared:
+            if url == "/":
+                raise ValueError(f"{where} location '/' would replace the app's own location; use a sub-path")
+            if url in seen:
+                raise ValueError(f"location {url!r} is declared twice ({seen[url]} and {where})")
+            seen[url] = where
+        if self.rate_limit is not None:
+            for url in self.rate_limit.urls:
+                if seen.get(url) == "static":
+                    raise ValueError(f"rate_limit url {url!r} is a static location; static files are not rate limited")
+        if self.tls is None and self.listen == 443:
+            raise ValueError("listen is 443 but no tls is configured")
+        return self
+
+
+class SystemdSettings(Model):
+    socket_activation: bool = True
+    socket_mode: Literal["0660", "0600", "0666"] = "0660"
+    hardening: Literal["strict", "standard", "off"] = "strict"
+    memory_deny_write_execute: bool = False
+    read_write_paths: tuple[SafePath, ...] = ()
+    restart: Literal["no", "on-failure", "always", "on-abnormal"] = "on-failure"
+    restart_sec: int = Field(default=2, ge=0)
+    start_limit_burst: int = Field(default=5, ge=1)
+    start_limit_interval_sec: int = Field(default=60, ge=1)
+    timeout_stop_sec: int | None = Field(default=None, ge=1, description="default: graceful timeout + 10")
+    watchdog_sec: int | None = Field(default=None, ge=1)
+    limit_nofile: int = Field(default=65536, ge=1024)
+    memory_max: Size | None = None
+    cpu_quota: int | None = Field(default=None, ge=1, description="percent of one CPU")
+    tasks_max: int | None = Field(default=None, ge=1)
+    security_threshold: float = Field(default=2.0, ge=0, le=10)
+
+
+class PathSettings(Model):
+    """Where each rendered file goes on the host. ``{app}`` is replaced by app.name."""
+
+    nginx_site: SafePath = "/etc/nginx/sites-available/{app}.conf"
+    nginx_site_enabled: SafePath = "/etc/nginx/sites-enabled/{app}.conf"
+    gunicorn_conf: SafePath = "/etc/deploykit/{app}/gunicorn.conf.py"
+    service_unit: SafePath = "/etc/systemd/system/{app}.service"
+    socket_unit: SafePath = "/etc/systemd/system/{app}.socket"
+    env_file: SafePath = "/etc/default/{app}"
+    socket: SafePath = "/run/{app}.sock"
+    state_dir: SafePath = "/var/lib/deploykit/{app}"
+
+
+class Settings(Model):
+    app: AppSettings
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    gunicorn: GunicornSettings = Field(default_factory=GunicornSettings)
+    nginx: NginxSettings = Field(default_factory=NginxSettings)
+    systemd: SystemdSettings = Field(default_factory=SystemdSettings)
+    paths: PathSettings = Field(default_factory=PathSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_app_placeholders(cls, data: Any) -> Any:
+        """Replace ``{app}`` in every string default or value with the app's name."""
+        if not isinstance(data, dict):
+            return data
+        app = data.get("app")
+        name = app.get("name") if isinstance(app, dict) else None
+        if not isinstance(name, str):
+            return data
+        return _expand(data, name, _defaults_with_placeholder())
+
+    @model_validator(mode="after")
+    def _stop_after_graceful(self) -> Settings:
+        stop = self.systemd.timeout_stop_sec
+        if stop is not None and stop <= self.graceful_timeout:
+            raise ValueError(
+                f"systemd.timeout_stop_sec ({stop}) must be greater than the graceful timeout "
+                f"({self.graceful_timeout}s), or systemd kills workers that are still draining"
+            )
+        return self
+
+    @property
+    def graceful_timeout(self) -> float:
+        if self.app.run_mode == "gunicorn":
+            return float(self.gunicorn.graceful_timeout)
+        return self.server.timeout_graceful_shutdown
+
+    @property
+    def timeout_stop_sec(self) -> int:
+        if self.systemd.timeout_stop_sec is not None:
+            return self.systemd.timeout_stop_sec
+        return int(self.graceful_timeout) + 10
+
+
+def _defaults_with_placeholder() -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        for name, sub in model.model_fields.items():
+            if isinstance(sub.default, str) and "{app}" in sub.default:
+                found.setdefault(section, {})[name] = sub.default
+    return found
+
+
+def _expand(data: dict[str, Any], name: str, defaults: dict[str, dict[str, str]]) -> dict[str, Any]:
+    out = dict(data)
+    for section, fields in defaults.items():
+        given = out.get(section, {})
+        if isinstance(given, dict):
+            out[section] = {**fields, **given}
+    return {key: _replace(value, name, key) for key, value in out.items()}
+
+
+def _replace(value: Any, name: str, key: str = "") -> Any:
+    """Replace ``{app}`` in nested strings; app.env and app.secrets stay verbatim."""
+    if isinstance(value, str):
+        return value.replace("{app}", name)
+    if isinstance(value, dict):
+        return {k: v if k in ("env", "secrets") and key == "app" else _replace(v, name, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_replace(v, name) for v in value]
+    return value

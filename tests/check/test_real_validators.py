@@ -1,0 +1,189 @@
+"""`deploykit check` runs the real nginx -t, systemd-analyze and Gunicorn
+loader. Each shipped profile passes; each kind of breakage is caught."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from deploykit.check import Report, run_checks
+from deploykit.check.report import to_json, to_junit
+from deploykit.render import Bundle, Kind, RenderedFile, render
+from deploykit.settings import Settings
+from tests.conftest import PROFILES, require, settings_for
+
+pytestmark = pytest.mark.tools
+
+
+@pytest.fixture(autouse=True)
+def _tools() -> None:
+    for tool in ("nginx", "systemd-analyze", "openssl"):
+        require(tool)
+
+
+def counted(report: Report) -> list[tuple[str, str]]:
+    return [(f.check, f.message) for f in report.findings if f.counts]
+
+
+def tls_overrides(cert: Path, key: Path) -> tuple[str, ...]:
+    return (f'nginx.tls.certificate="{cert}"', f'nginx.tls.certificate_key="{key}"')
+
+
+def with_file(bundle: Bundle, kind: Kind, edit: Callable[[str], str]) -> Bundle:
+    return Bundle(tuple(dataclasses.replace(f, content=edit(f.content)) if f.kind is kind else f for f in bundle))
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profile_passes_every_real_validator(profile: str, self_signed: Callable[..., tuple[Path, Path]]) -> None:
+    overrides = tls_overrides(*self_signed()) if profile == "tls" else ()
+    report = run_checks(settings_for(profile, *overrides))
+    assert counted(report) == []
+    assert all(r.ran for r in report.results if r.name != "gunicorn config" or profile == "django")
+    score = next(f for f in report.findings if f.check == "systemd-analyze security")
+    assert float(score.message.split()[2]) <= 2.0
+
+
+def test_tls_profile_with_missing_certificates_fails_but_still_runs_nginx_t() -> None:
+    report = run_checks(settings_for("tls"))
+    messages = counted(report)
+    assert (
+        "files",
+        "/etc/letsencrypt/live/example.com/fullchain.pem: cannot read (No such file or directory)",
+    ) in messages
+    assert next(r for r in report.results if r.name == "nginx -t").findings == ()
+
+
+def test_nginx_t_catches_a_bad_directive_with_the_real_line() -> None:
+    settings = settings_for(None)
+    bundle = with_file(render(settings), Kind.NGINX_SITE, lambda t: t.replace("gzip on;", "gzip onn;"))
+    findings = [f for f in run_checks(settings, bundle).findings if f.check == "nginx -t"]
+    assert len(findings) == 1
+    assert findings[0].severity == "error"
+    assert 'invalid value "onn"' in findings[0].message
+    assert "/etc/nginx/sites-available/demo.conf:" in findings[0].message
+
+
+def test_nginx_t_reports_warnings_too() -> None:
+    settings = settings_for("tls", "nginx.tls.redirect_http=false", "nginx.version=[1, 22, 1]")
+    bundle = with_file(render(settings), Kind.NGINX_SITE, lambda t: t.replace("    http2 on;\n", "") + "\n")
+    extra = "server {\n    listen 127.0.0.1:8099;\n    server_name dup.example;\n}\n" * 2
+    bundle = with_file(bundle, Kind.NGINX_SITE, lambda t: t + extra)
+    findings = [f for f in run_checks(settings, bundle).findings if f.check == "nginx -t"]
+    assert [f.severity for f in findings] == ["warning"]
+    assert "conflicting server name" in findings[0].message
+
+
+def test_verify_catches_unknown_keys_and_bad_values() -> None:
+    settings = settings_for(None)
+    bundle = with_file(
+        render(settings),
+        Kind.SERVICE_UNIT,
+        lambda t: t.replace("Type=notify", "Type=notify\nRestartt=always\nNice=banana"),
+    )
+    messages = [m for check, m in counted(run_checks(settings, bundle)) if check == "systemd-analyze verify"]
+    assert any("Unknown key 'Restartt'" in m for m in messages)
+    assert any("banana" in m for m in messages)
+    assert all("/etc/systemd/system/demo.service" in m for m in messages)
+
+
+def test_security_threshold_fails_an_unhardened_unit() -> None:
+    report = run_checks(settings_for(None, 'systemd.hardening="off"'))
+    (finding,) = [f for f in report.findings if f.check == "systemd-analyze security"]
+    assert finding.severity == "error"
+    assert "above the threshold 2.0" in finding.message
+
+
+def test_gunicorn_loader_rejects_bad_values_and_flags_unknown_names() -> None:
+    settings = settings_for("django")
+    bundle = with_file(render(settings), Kind.GUNICORN_CONF, lambda t: t + "worker = 4\nworkers = 'many'\n")
+    messages = [m for check, m in counted(run_checks(settings, bundle)) if check == "gunicorn config"]
+    assert any("'worker' is not a Gunicorn setting" in m for m in messages)
+    assert any("Invalid value for workers" in m for m in messages)
+
+
+def test_consistency_catches_a_socket_mismatch_and_a_short_stop_timeout() -> None:
+    settings = settings_for(None)
+    bundle = with_file(
+        render(settings), Kind.NGINX_SITE, lambda t: t.replace("unix:/run/demo.sock", "unix:/run/x.sock")
+    )
+    bundle = with_file(bundle, Kind.SERVICE_UNIT, lambda t: t.replace("TimeoutStopSec=40", "TimeoutStopSec=30"))
+    messages = [m for check, m in counted(run_checks(settings, bundle)) if check == "consistency"]
+    assert any("disagree on the app's socket" in m and "/run/x.sock" in m for m in messages)
+    assert any("TimeoutStopSec=30 is not above the graceful timeout 30s" in m for m in messages)
+
+
+def test_consistency_catches_a_socket_nginx_cannot_open() -> None:
+    settings = settings_for(None)
+    bundle = with_file(
+        render(settings), Kind.SOCKET_UNIT, lambda t: t.replace("SocketGroup=www-data", "SocketGroup=root")
+    )
+    report = run_checks(settings, bundle)
+    assert any("nginx runs as 'www-data' but the socket is 0660 group 'root'" in m for _, m in counted(report))
+
+
+def test_consistency_catches_a_socket_hidden_by_private_tmp() -> None:
+    report = run_checks(settings_for(None, 'paths.socket="/tmp/demo.sock"'))
+    assert any("PrivateTmp=yes" in m for _, m in counted(report))
+
+
+def test_missing_forwarded_proto_is_caught() -> None:
+    settings = settings_for(None)
+    bundle = with_file(
+        render(settings), Kind.NGINX_SITE, lambda t: t.replace("proxy_set_header X-Forwarded-Proto $scheme;", "")
+    )
+    assert any("X-Forwarded-Proto" in m for _, m in counted(run_checks(settings, bundle)))
+
+
+def test_expired_certificate_and_missing_ocsp_url(self_signed: Callable[..., tuple[Path, Path]]) -> None:
+    cert, key = self_signed(days=5)
+    overrides = (*tls_overrides(cert, key), f'nginx.tls.trusted_certificate="{cert}"')
+    messages = counted(run_checks(settings_for("tls", *overrides)))
+    assert ("files", f"{cert}: the certificate expires within 14 days") in messages
+    assert any("has no OCSP URL" in m for _, m in messages)
+    cert, key = self_signed(days=30, ocsp=True)
+    overrides = (*tls_overrides(cert, key), f'nginx.tls.trusted_certificate="{cert}"')
+    assert counted(run_checks(settings_for("tls", *overrides))) == []
+
+
+def test_user_that_cannot_be_created_is_an_error() -> None:
+    messages = counted(run_checks(settings_for(None, 'app.user="nosuchuser-dk"', "app.create_user=false")))
+    assert ("files", "user 'nosuchuser-dk' does not exist and app.create_user is false") in messages
+
+
+def test_missing_tools_are_findings_never_a_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    import deploykit.check.nginx as nginx_check
+    import deploykit.check.systemd as systemd_check
+
+    monkeypatch.setattr(nginx_check, "which", lambda tool: None)
+    monkeypatch.setattr(systemd_check, "which", lambda tool: None)
+    report = run_checks(settings_for(None))
+    assert report.failed
+    missing = {(f.check, f.message, f.hint) for f in report.findings}
+    assert (
+        "nginx -t",
+        "nginx is not installed",
+        "install it: sudo apt-get install nginx-light (Debian/Ubuntu)",
+    ) in missing
+    assert any(check == "systemd-analyze verify" and "not installed" in m for check, m, _ in missing)
+
+
+def test_json_and_junit_reports() -> None:
+    settings: Settings = settings_for(None, 'systemd.hardening="off"')
+    report = run_checks(settings)
+    data = json.loads(to_json(report))
+    assert data["ok"] is False
+    assert [c["name"] for c in data["checks"]][:3] == ["nginx -t", "systemd-analyze verify", "systemd-analyze security"]
+    suite = ET.fromstring(to_junit(report))
+    assert suite.get("failures") == "1" and suite.get("tests") == "6"
+    failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert failed == ["systemd-analyze security"]
+
+
+def test_rendered_file_defaults() -> None:
+    file = RenderedFile(path="/etc/x", kind=Kind.ENV_FILE, content="")
+    assert (file.mode, file.owner, file.group) == (0o644, "root", "root")

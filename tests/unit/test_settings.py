@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploykit.errors import ProfileNotFound, SettingsError, UsageError
+from deploykit.settings.load import load, override_source, shipped_profiles
+from tests.conftest import settings_for
+
+
+def test_shipped_profiles_cover_the_promised_kinds() -> None:
+    assert {"fastapi", "django", "websocket", "tls"} <= set(shipped_profiles())
+
+
+@pytest.mark.parametrize("profile", shipped_profiles())
+def test_every_profile_validates(profile: str) -> None:
+    settings = settings_for(profile)
+    assert settings.app.name == "demo"
+    assert "{app}" not in settings.model_dump_json()
+
+
+def test_defaults_expand_the_app_name_everywhere() -> None:
+    settings = settings_for(None)
+    assert settings.paths.socket == "/run/demo.sock"
+    assert settings.paths.env_file == "/etc/default/demo"
+    assert settings.app.venv == "/srv/demo/.venv"
+    assert settings.nginx.access_log == "/var/log/nginx/demo.access.log"
+
+
+def test_app_placeholder_is_not_expanded_inside_env_values() -> None:
+    settings = settings_for(None, 'app.env.TEMPLATE="{app}-literal"')
+    assert settings.app.env["TEMPLATE"] == "{app}-literal"
+
+
+def test_sources_apply_in_order(tmp_path: Path) -> None:
+    project = tmp_path / "deploykit.toml"
+    project.write_text(
+        'profile = "websocket"\n[server]\nworkers = 3\n[nginx]\nlisten = 8080\nclient_max_body_size = "1m"\n'
+    )
+    loaded = load(
+        project=project,
+        environ={"DEPLOYKIT_NGINX__LISTEN": "8081", "DEPLOYKIT_APP__NAME": "envname", "UNRELATED": "x"},
+        overrides=["nginx.listen=8082"],
+    )
+    s = loaded.settings
+    assert s.server.ws_max_size == 1048576  # from the profile
+    assert s.server.workers == 3  # project file beats the profile's 2
+    assert s.nginx.client_max_body_size == "1m"
+    assert s.app.name == "envname"  # environment
+    assert s.nginx.listen == 8082  # --set beats the environment
+    assert loaded.sources == (
+        "profiles/websocket.toml",
+        str(project),
+        "environment DEPLOYKIT_APP__NAME",
+        "environment DEPLOYKIT_NGINX__LISTEN",
+        "--set nginx.listen",
+    )
+
+
+def test_env_json_values_give_lists() -> None:
+    s = settings_for(None, environ={"DEPLOYKIT_NGINX__SERVER_NAMES": '["a.example", "b.example"]'})
+    assert s.nginx.server_names == ("a.example", "b.example")
+
+
+def test_set_values_are_read_as_toml_then_as_strings() -> None:
+    assert override_source("server.workers=4").data == {"server": {"workers": 4}}
+    assert override_source("app.module=pkg.main:app").data == {"app": {"module": "pkg.main:app"}}
+    assert override_source('nginx.server_names=["x.example"]').data == {"nginx": {"server_names": ["x.example"]}}
+
+
+def test_set_without_equals_is_a_usage_error() -> None:
+    with pytest.raises(UsageError):
+        override_source("nginx.listen")
+
+
+def test_error_names_file_field_and_value(tmp_path: Path) -> None:
+    project = tmp_path / "deploykit.toml"
+    project.write_text('[app]\nname = "demo"\n[nginx]\nlisten = "eighty"\n')
+    with pytest.raises(SettingsError) as info:
+        load(project=project, environ={})
+    (problem,) = info.value.problems
+    assert problem.startswith(f"{project}: nginx.listen = 'eighty': ")
+    assert "valid integer" in problem
+
+
+def test_error_names_the_environment_variable() -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_for(None, environ={"DEPLOYKIT_SERVER__WORKERS": "many"})
+    assert info.value.problems[0].startswith("environment DEPLOYKIT_SERVER__WORKERS: server.workers = 'many'")
+
+
+def test_error_names_the_override() -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_for(None, "systemd.hardening=paranoid")
+    assert info.value.problems[0].startswith("--set systemd.hardening: systemd.hardening = 'paranoid'")
+
+
+def test_unknown_key_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
+    project = tmp_path / "deploykit.toml"
+    project.write_text('[app]\nname = "demo"\n[nginx]\ngzipp = true\n[nginx.tls]\ncertificat = "/x"\n')
+    with pytest.raises(SettingsError) as info:
+        load(project=project, environ={})
+    problems = "\n".join(info.value.problems)
+    assert f"{project}: nginx.gzipp = True: unknown setting (did you mean 'gzip'?)" in problems
+    assert "nginx.tls.certificat = '/x': unknown setting (did you mean 'certificate'?)" in problems
+
+
+def test_missing_name_says_no_source_sets_it() -> None:
+    with pytest.raises(SettingsError) as info:
+        load(environ={})
+    assert info.value.problems == ("app: required, but no source sets it (set app.name)",)
+
+
+def test_broken_toml_names_the_file(tmp_path: Path) -> None:
+    project = tmp_path / "deploykit.toml"
+    project.write_text("[app\nname=")
+    with pytest.raises(SettingsError, match=r"deploykit.toml: not valid TOML"):
+        load(project=project, environ={})
+
+
+def test_explicit_missing_project_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="file not found"):
+        load(project=tmp_path / "nope.toml", environ={})
+
+
+def test_unknown_profile_lists_the_shipped_ones() -> None:
+    with pytest.raises(ProfileNotFound) as info:
+        settings_for("rails")
+    assert info.value.hint is not None and "fastapi" in info.value.hint
+
+
+def test_local_profile_beside_the_project_wins(tmp_path: Path) -> None:
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "fastapi.toml").write_text("[server]\nworkers = 7\n")
+    project = tmp_path / "deploykit.toml"
+    project.write_text('profile = "fastapi"\n[app]\nname = "demo"\n')
+    assert load(project=project, environ={}).settings.server.workers == 7
+
+
+def test_models_are_frozen() -> None:
+    settings = settings_for(None)
+    with pytest.raises(ValueError):
+        settings.app.name = "other"  # type: ignore[misc]
+
+
+def test_stop_timeout_must_exceed_graceful_timeout() -> None:
+    with pytest.raises(SettingsError, match="must be greater than the graceful timeout"):
+        settings_for(None, "systemd.timeout_stop_sec=30", "server.timeout_graceful_shutdown=30")
+    assert settings_for(None, "server.timeout_graceful_shutdown=20").timeout_stop_sec == 30
+    assert settings_for("django").timeout_stop_sec == 40  # gunicorn's graceful_timeout 30 + 10
+
+
+def test_tls_key_without_certificate_is_rejected() -> None:
+    with pytest.raises(SettingsError, match="ssl_keyfile and ssl_certfile must be set together"):
+        settings_for(None, "server.ssl_keyfile=/etc/key.pem")
+
+
+def test_duplicate_locations_are_rejected() -> None:
+    with pytest.raises(SettingsError, match="declared twice"):
+        settings_for(None, 'nginx.static=[{url="/ws/", path="/srv/x/"}]', 'nginx.websockets=[{url="/ws/"}]')
+
+
+def test_secret_and_env_cannot_share_a_name() -> None:
+    with pytest.raises(SettingsError, match="both in app.env and app.secrets"):
+        settings_for(None, 'app.env.KEY="a"', 'app.secrets.KEY="b"')
+
+
+def test_secrets_are_hidden_in_reprs() -> None:
+    settings = settings_for(None, 'app.secrets.API_KEY="hunter2"')
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in settings.model_dump_json()
