@@ -38,16 +38,20 @@ class Model(BaseModel):
 
 class AppSettings(Model):
     name: AppName
-    module: ModuleRef = "app:app"
+    module: ModuleRef = Field(default="app:app", description="the ASGI app, as module:attribute")
     factory: bool = False
-    working_dir: SafePath = "/srv/{app}"
-    venv: SafePath = "/srv/{app}/.venv"
+    working_dir: SafePath = Field(default="/srv/{app}", description="WorkingDirectory= of the service")
+    venv: SafePath = Field(default="/srv/{app}/.venv", description="virtualenv holding the app and deploykit")
     user: UnixName | None = Field(default=None, description="None runs the service as a DynamicUser")
     group: UnixName | None = None
-    create_user: bool = True
-    run_mode: Literal["serve", "gunicorn"] = "serve"
-    env: dict[EnvKey, EnvValue] = Field(default_factory=dict)
-    secrets: dict[EnvKey, SecretStr] = Field(default_factory=dict)
+    create_user: bool = Field(default=True, description="apply creates app.user when missing")
+    run_mode: Literal["serve", "gunicorn"] = Field(
+        default="serve", description="`deploykit serve`, or Gunicorn with deploykit's worker class"
+    )
+    env: dict[EnvKey, EnvValue] = Field(default_factory=dict, description="written to the env file (0600)")
+    secrets: dict[EnvKey, SecretStr] = Field(
+        default_factory=dict, description="env file only; masked in output and diffs"
+    )
 
     @model_validator(mode="after")
     def _secrets_are_clean(self) -> AppSettings:
@@ -79,7 +83,9 @@ class ServerSettings(Model):
     limit_max_requests: int | None = Field(default=None, ge=1)
     limit_max_requests_jitter: int = Field(default=0, ge=0)
     timeout_keep_alive: float = Field(default=5, gt=0)
-    timeout_header_read: float = Field(default=10, gt=0, le=300)
+    timeout_header_read: float = Field(
+        default=10, gt=0, le=300, description="total time to receive a request head (slowloris)"
+    )
     timeout_graceful_shutdown: float = Field(default=30, gt=0)
     timeout_worker_healthcheck: float = Field(default=10, gt=0)
     proxy_headers: bool = True
@@ -116,8 +122,8 @@ class GunicornSettings(Model):
     """Only real Gunicorn settings; names are checked against Gunicorn's registry in tests."""
 
     workers: int = Field(default=2, ge=1, le=512)
-    worker_class: ModuleRef | Literal["deploykit.server.workers.Worker", "deploykit.server.workers.H11Worker"] = (
-        "deploykit.server.workers.Worker"
+    worker_class: ModuleRef = Field(
+        default="deploykit.server.workers.Worker", description="or deploykit.server.workers.H11Worker"
     )
     timeout: int = Field(default=30, ge=1)
     graceful_timeout: int = Field(default=30, ge=1)
@@ -168,7 +174,7 @@ class NginxSettings(Model):
     listen: int = Field(default=80, ge=1, le=65535)
     listen_tls: int = Field(default=443, ge=1, le=65535)
     version: tuple[int, int, int] = Field(default=(1, 22, 1), description="nginx version to render for")
-    user: UnixName = "www-data"
+    user: UnixName = Field(default="www-data", description="nginx's worker user; owns the socket group")
     default_server: bool = False
     ipv6: bool = True
     acme_root: SafePath | None = Field(
@@ -180,7 +186,7 @@ class NginxSettings(Model):
     proxy_read_timeout: int = Field(default=60, ge=1)
     proxy_send_timeout: int = Field(default=60, ge=1)
     proxy_buffering: bool = True
-    upstream_keepalive: int = Field(default=16, ge=0)
+    upstream_keepalive: int = Field(default=16, ge=0, description="idle keepalive connections to the app")
     static: tuple[StaticLocation, ...] = ()
     websockets: tuple[WebSocketLocation, ...] = ()
     gzip: bool = True
@@ -209,9 +215,9 @@ class NginxSettings(Model):
 
 
 class SystemdSettings(Model):
-    socket_activation: bool = True
+    socket_activation: bool = Field(default=True, description="<app>.socket owns the socket; restarts queue")
     socket_mode: Literal["0660", "0600", "0666"] = "0660"
-    hardening: Literal["strict", "standard", "off"] = "strict"
+    hardening: Literal["strict", "standard", "off"] = Field(default="strict", description="sandboxing level")
     memory_deny_write_execute: bool = False
     read_write_paths: tuple[SafePath, ...] = ()
     restart: Literal["no", "on-failure", "always", "on-abnormal"] = "on-failure"
@@ -224,7 +230,9 @@ class SystemdSettings(Model):
     memory_max: Size | None = None
     cpu_quota: int | None = Field(default=None, ge=1, description="percent of one CPU")
     tasks_max: int | None = Field(default=None, ge=1)
-    security_threshold: float = Field(default=2.0, ge=0, le=10)
+    security_threshold: float = Field(
+        default=2.0, ge=0, le=10, description="highest `systemd-analyze security` score check accepts"
+    )
 
 
 class PathSettings(Model):
@@ -236,7 +244,7 @@ class PathSettings(Model):
     service_unit: SafePath = "/etc/systemd/system/{app}.service"
     socket_unit: SafePath = "/etc/systemd/system/{app}.socket"
     env_file: SafePath = "/etc/default/{app}"
-    socket: SafePath = "/run/{app}.sock"
+    socket: SafePath = Field(default="/run/{app}.sock", description="the app's unix socket, nginx's upstream")
     state_dir: SafePath = "/var/lib/deploykit/{app}"
 
 

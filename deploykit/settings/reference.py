@@ -1,0 +1,86 @@
+"""The settings reference table in README.md, generated from the model
+(a test keeps the README's copy identical): `python -m deploykit.settings.reference`."""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+from pydantic_core import PydanticUndefined
+
+from deploykit.settings.model import Settings
+from deploykit.settings.types import Syntax
+
+
+def _default(field: Any) -> str:
+    if field.default is PydanticUndefined:
+        return "*required*" if field.default_factory is None else "`" + _show(field.default_factory()) + "`"
+    return "`" + _show(field.default) + "`"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        return "{…}"
+    if isinstance(value, tuple):
+        value = list(value)
+    return json.dumps(value)
+
+
+def _type(annotation: Any) -> str:
+    """A short, readable name for a field's type."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        label = next((m.label for m in annotation.__metadata__ if isinstance(m, Syntax)), None)
+        return label or _type(args[0])
+    if origin is typing.Literal:
+        return " / ".join(json.dumps(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_type(a) for a in args if a is not type(None)]
+        return " or ".join(parts) + (" or none" if type(None) in args else "")
+    if origin is tuple:
+        return (
+            "list of " + _type(args[0])
+            if len(args) == 2 and args[1] is Ellipsis
+            else "[" + ", ".join(map(_type, args)) + "]"
+        )
+    if origin is dict:
+        return f"table of {_type(args[0])} = {_type(args[1])}"
+    if annotation is SecretStr:
+        return "secret"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _rows(model: type[BaseModel], prefix: str) -> list[str]:
+    rows = []
+    for name, field in model.model_fields.items():
+        sub = _model_in(field.annotation)
+        if sub is not None:
+            suffix = "[]." if typing.get_origin(field.annotation) is tuple else "."
+            if suffix == "[].":
+                rows.append(f"| `{prefix}{name}` | list of tables | {_default(field)} | {field.description or ''} |")
+            rows += _rows(sub, f"{prefix}{name}{suffix}")
+            continue
+        label = next((m.label for m in field.metadata if isinstance(m, Syntax)), None)
+        kind = label or _type(field.annotation)
+        note = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{prefix}{name}` | {kind} | {_default(field)} | {note} |")
+    return rows
+
+
+def reference_markdown() -> str:
+    lines = ["| setting | type | default | note |", "|---|---|---|---|", *_rows(Settings, "")]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")
