@@ -105,6 +105,14 @@ class ServerSettings(Model):
     ssl_certfile: SafePath | None = None
     ssl_ca_certs: SafePath | None = None
     ssl_ciphers: NginxToken = "TLSv1"
+    ssl_keyfile_password: SecretStr | None = None
+    ssl_version: int = Field(default=17, ge=0, description="ssl module protocol constant (17 = PROTOCOL_TLS_SERVER)")
+    ssl_cert_reqs: int = Field(default=0, ge=0, le=2, description="0 none, 1 optional, 2 required client certs")
+    reload: bool = False
+    reload_dirs: tuple[SafePath, ...] = ()
+    reload_includes: tuple[SystemdValue, ...] = ("*.py",)
+    reload_excludes: tuple[SystemdValue, ...] = (".*", ".py[cod]", ".sw.*", "~*")
+    reload_delay: float = Field(default=0.25, ge=0)
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     log_config: SafePath | None = None
     access_log: bool = True
