@@ -19,6 +19,7 @@ from deploykit.errors import CheckFailed, DeployKitError
 from deploykit.host.staging import diff_tree, write_tree
 from deploykit.project import default_name, init_project
 from deploykit.render import render
+from deploykit.server.command import serve
 from deploykit.settings import Loaded, load
 from deploykit.settings.load import shipped_profiles
 
@@ -30,6 +31,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+app.command("serve")(serve)
 
 Config = Annotated[
     Path | None, typer.Option("--config", "-c", help="Project settings file [default: ./deploykit.toml].")

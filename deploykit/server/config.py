@@ -1,0 +1,48 @@
+"""ServerConfig: the validated ServerSettings plus what is derived from them
+once at start-up (trusted proxies, header blocks, the SSL context), so the
+per-request path only reads attributes."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from deploykit.server.protocols.proxy import TrustedProxies
+from deploykit.settings.model import ServerSettings
+
+ASGIApp = Callable[..., Any]
+SERVER_NAME = b"deploykit"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    settings: ServerSettings
+    app: ASGIApp
+    trusted: TrustedProxies = field(default_factory=TrustedProxies)
+    extra_headers: tuple[tuple[bytes, bytes], ...] = ()
+
+    @classmethod
+    def build(cls, settings: ServerSettings, app: ASGIApp) -> ServerConfig:
+        extra = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in settings.headers.items())
+        return cls(settings, app, TrustedProxies.parse(settings.forwarded_allow_ips), extra)
+
+    @property
+    def max_head(self) -> int:
+        """Bytes a request head may take: the request line plus the header section."""
+        return self.settings.max_request_line + self.settings.max_header_size
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        s = self.settings
+        if s.ssl_certfile is None:
+            return None
+        context = ssl.SSLContext(s.ssl_version)
+        password = s.ssl_keyfile_password.get_secret_value() if s.ssl_keyfile_password else None
+        context.load_cert_chain(s.ssl_certfile, s.ssl_keyfile, password)
+        context.verify_mode = ssl.VerifyMode(s.ssl_cert_reqs)
+        if s.ssl_ca_certs:
+            context.load_verify_locations(s.ssl_ca_certs)
+        if s.ssl_ciphers:
+            context.set_ciphers(s.ssl_ciphers)
+        return context

@@ -1,0 +1,84 @@
+"""Finding the app: ``module:attribute`` (optionally a factory), and the
+``--env-file`` that must be in the environment before the app is imported."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from deploykit.errors import DeployKitError
+
+_DOUBLE_QUOTE_ESCAPES = {"\\": "\\", '"': '"', "`": "`", "$": "$"}
+
+
+def import_app(ref: str | Callable[..., Any], *, factory: bool = False, app_dir: str | None = None) -> Any:
+    if callable(ref) and not isinstance(ref, str):
+        app: Any = ref
+    else:
+        module_name, sep, attr = ref.partition(":")
+        if not sep or not module_name or not attr:
+            raise DeployKitError(f"app {ref!r} must be 'module:attribute'", hint="e.g. deploykit serve myapp.main:app")
+        sys.path.insert(0, str(Path(app_dir or ".").resolve()))
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            if exc.name != module_name and not module_name.startswith(f"{exc.name}."):
+                raise  # the app's own import failed: show its traceback
+            raise DeployKitError(
+                f"could not import module {module_name!r}", hint="check --app-dir and the name"
+            ) from exc
+        app = module
+        for part in attr.split("."):
+            try:
+                app = getattr(app, part)
+            except AttributeError as exc:
+                raise DeployKitError(f"module {module_name!r} has no attribute {attr!r}") from exc
+    if factory:
+        try:
+            app = app()
+        except TypeError as exc:
+            raise DeployKitError(f"--factory: calling {ref!r} failed: {exc}") from exc
+    if not callable(app):
+        raise DeployKitError(f"{ref!r} is not an ASGI callable")
+    return app
+
+
+def load_env_file(path: str) -> dict[str, str]:
+    """KEY=VALUE lines as deploykit renders them (and as systemd and sh read
+    them): '#' comments, optional ``export``, double quotes with \\ " ` $
+    escapes, single quotes verbatim. Variables already set are kept."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DeployKitError(f"--env-file {path}: {exc.strerror}") from exc
+    values = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, sep, raw = stripped.removeprefix("export ").partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise DeployKitError(f"--env-file {path}:{number}: expected KEY=VALUE")
+        values[key.strip()] = _unquote(raw.strip())
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+    return values
+
+
+def _unquote(raw: str) -> str:
+    if len(raw) >= 2 and raw[0] == raw[-1] == "'":
+        return raw[1:-1]
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        out, chars = [], iter(raw[1:-1])
+        for char in chars:
+            if char == "\\":
+                nxt = next(chars, "")
+                out.append(_DOUBLE_QUOTE_ESCAPES.get(nxt, "\\" + nxt))
+            else:
+                out.append(char)
+        return "".join(out)
+    return raw

@@ -1,0 +1,100 @@
+"""Logging for the server: levels, --log-config, and the access log.
+
+Values from the request reach the access log escaped: control characters
+and non-ASCII bytes become ``\\xNN``, so a request can never write raw escape
+sequences to a terminal or forge log lines. The JSON format gets the same
+protection from ``json.dumps``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import logging
+import logging.config
+import sys
+from pathlib import Path
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from deploykit.errors import DeployKitError
+
+if TYPE_CHECKING:
+    from deploykit.server.protocols.connection import HTTPConnection
+    from deploykit.server.protocols.cycle import RequestCycle
+
+TRACE = 5
+_ESCAPES = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7F, 0x22, 0x5C]}
+
+
+def escape(text: str) -> str:
+    """Printable ASCII stays; everything else is escaped."""
+    out = text.translate(_ESCAPES)
+    if not out.isascii():
+        out = out.encode("ascii", "backslashreplace").decode("ascii")
+    return out
+
+
+def access_line(conn: HTTPConnection, cycle: RequestCycle) -> str:
+    scope = cycle.scope
+    client = scope.get("client")
+    peer = f"{client[0]}:{client[1]}" if client else "unix"
+    target = scope["raw_path"].decode("latin-1")
+    if scope["query_string"]:
+        target += "?" + scope["query_string"].decode("latin-1")
+    millis = (perf_counter() - cycle.start_time) * 1000
+    if conn.settings.access_log_format == "json":
+        return json.dumps(
+            {
+                "client": peer,
+                "method": scope["method"],
+                "path": target,
+                "http_version": scope["http_version"],
+                "status": cycle.status,
+                "bytes": cycle.sent,
+                "duration_ms": round(millis, 3),
+            }
+        )
+    request = escape(f"{scope['method']} {target} HTTP/{scope['http_version']}")
+    return f'{escape(peer)} - "{request}" {cycle.status} {cycle.sent} {millis:.2f}ms'
+
+
+def configure(level: str, log_config: str | None, use_colors: bool | None) -> None:
+    """Plain stderr logging at LEVEL, or the user's --log-config (JSON, YAML or INI)."""
+    logging.addLevelName(TRACE, "TRACE")
+    if log_config is not None:
+        _load_config(Path(log_config))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        colors = use_colors if use_colors is not None else sys.stderr.isatty()
+        fmt = (
+            "\x1b[2m%(asctime)s\x1b[0m %(levelname)s %(message)s" if colors else "%(asctime)s %(levelname)s %(message)s"
+        )
+        handler.setFormatter(logging.Formatter(fmt))
+        for name in ("deploykit.error", "deploykit.access"):
+            log = logging.getLogger(name)
+            log.handlers[:] = [handler]
+            log.propagate = False
+    numeric = TRACE if level == "trace" else getattr(logging, level.upper())
+    logging.getLogger("deploykit.error").setLevel(numeric)
+    logging.getLogger("deploykit.access").setLevel(numeric)
+
+
+def _load_config(path: Path) -> None:
+    try:
+        if path.suffix == ".json":
+            logging.config.dictConfig(json.loads(path.read_text()))
+        elif path.suffix in (".yaml", ".yml"):
+            logging.config.dictConfig(_yaml(path))
+        else:
+            logging.config.fileConfig(path, disable_existing_loggers=False)
+    except (OSError, ValueError, KeyError, TypeError, configparser.Error) as exc:
+        raise DeployKitError(f"--log-config {path}: {exc}") from exc
+
+
+def _yaml(path: Path) -> Any:
+    try:
+        import yaml  # type: ignore[import-untyped]  # optional: only for YAML log configs
+    except ImportError as exc:
+        raise DeployKitError(f"--log-config {path}: YAML needs PyYAML (pip install pyyaml)") from exc
+    return yaml.safe_load(path.read_text())

@@ -1,0 +1,285 @@
+"""What both parsers share: one HTTP/1.1 connection's life.
+
+A parser subclass turns bytes into ``start_request`` / body / end calls; this
+class owns everything else — request ordering for pipelined requests, the
+header-read and keep-alive deadlines (enforced by the state's ticker), flow
+control in both directions, concurrency limits, error responses the server
+makes itself, and closing. Rules of thumb it enforces:
+
+* a rejected request (400/414/431) is answered, then the connection closes and
+  no byte after it is parsed;
+* a response that finishes before its request body was fully received closes
+  the connection, so an unread body is never parsed as a new request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+from urllib.parse import unquote
+
+from deploykit.server.config import ServerConfig
+from deploykit.server.logs import access_line
+from deploykit.server.protocols.cycle import RequestCycle, status_line
+from deploykit.server.protocols.proxy import resolve
+from deploykit.server.protocols.rules import RequestRejected, inspect_head
+from deploykit.server.state import ServerState
+
+logger = logging.getLogger("deploykit.error")
+access_logger = logging.getLogger("deploykit.access")
+
+HIGH_WATER = 65536
+_ASGI = {"version": "3.0", "spec_version": "2.4"}
+
+
+async def _service_unavailable(scope: Any, receive: Any, send: Any) -> None:
+    body = b"Service Unavailable"
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class HTTPConnection(asyncio.Protocol):
+    def __init__(self, config: ServerConfig, state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.state = state
+        self.loop = loop
+        self.settings = config.settings
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
+        self.cycle: RequestCycle | None = None  # producing its response now
+        self.reading: RequestCycle | None = None  # receiving its body now
+        self.queue: deque[RequestCycle] = deque()
+        self.task: asyncio.Task[None] | None = None
+        self.pending_error: RequestRejected | None = None
+        self.closing = False
+        self.write_paused = False
+        self.read_paused = False
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.deadline = 0.0
+        self.idle = True
+        self.base_scope: dict[str, Any] = {}
+        self.client: tuple[str, int] | None = None
+        self.scheme = "http"
+        self.limit = self.settings.limit_concurrency
+
+    # -- asyncio.Protocol ---------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not subclasses
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) and len(peer) >= 2 else None
+        server = (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) and len(sock) >= 2 else None
+        if server is None and isinstance(sock, str) and sock:
+            server = (sock, None)  # type: ignore[assignment]  # ASGI: (path, None) for unix sockets
+        self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        self.base_scope = {
+            "type": "http",
+            "asgi": _ASGI,
+            "server": server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "root_path": self.settings.root_path,
+        }
+        self.state.connections.add(self)
+        self.idle = False  # the header-read deadline runs from the connect
+        self.deadline = self.state.now + self.settings.timeout_header_read
+        if self.state.should_exit:
+            self.shutdown()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.state.connections.discard(self)
+        for cycle in (self.cycle, self.reading, *self.queue):
+            if cycle is not None:
+                cycle.disconnect()
+        if self.cycle is None:
+            self.queue.clear()
+        self._wake_drain()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_drain()
+
+    def _wake_drain(self) -> None:
+        waiter, self.drain_waiter = self.drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def drain(self) -> None:
+        if self.write_paused and not self.closing:
+            self.drain_waiter = self.loop.create_future()
+            await self.drain_waiter
+
+    # -- called by the parser subclass ----------------------------------------------
+    def bytes_arrived(self) -> None:
+        """The first byte of a new request ends the keep-alive wait and starts
+        the header-read deadline (total, not reset by later bytes)."""
+        self.idle = False
+        self.deadline = self.state.now + self.settings.timeout_header_read
+
+    def start_request(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], version: str) -> None:
+        head = inspect_head(headers, version == "1.1")
+        self.deadline = 0.0
+        raw_path, _, query = target.partition(b"?")
+        try:
+            path = raw_path.decode("ascii")
+        except UnicodeDecodeError:
+            raise RequestRejected(400, "non-ASCII request target") from None
+        if "%" in path:
+            path = unquote(path)
+        scope = self.base_scope.copy()
+        scope["http_version"] = version
+        scope["method"] = method
+        scope["path"] = path
+        scope["raw_path"] = raw_path
+        scope["query_string"] = query
+        scope["headers"] = headers
+        scope["state"] = self.state.lifespan_state.copy()
+        if self.settings.proxy_headers:
+            scope["client"], scope["scheme"] = resolve(self.config.trusted, self.client, self.scheme, headers)
+        cycle = RequestCycle(self, scope, head.keep_alive, head.expect_continue)
+        if not head.has_body:
+            cycle.more_body = False
+        else:
+            self.reading = cycle
+        if self.limit is not None and self.state.active_requests >= self.limit:
+            cycle.rejected = True
+        if self.cycle is None:
+            self._run(cycle)
+        else:
+            self.queue.append(cycle)
+            self._pause_reading()
+
+    def body_received(self, data: bytes) -> None:
+        cycle = self.reading
+        if cycle is not None and not cycle.complete:
+            cycle.feed_body(data)
+            if cycle.body_size > HIGH_WATER:
+                self._pause_reading()
+
+    def message_complete(self) -> None:
+        cycle, self.reading = self.reading, None
+        if cycle is not None:
+            cycle.end_body()
+
+    def body_consumed(self) -> None:
+        if self.read_paused and not self.queue:
+            self._resume_reading()
+
+    def reject(self, error: RequestRejected) -> None:
+        """Answer a bad request once everything before it is answered, then close."""
+        self._pause_reading()
+        self.pending_error = error
+        if self.reading is not None and self.reading is not self.cycle:
+            self.reading = None
+        if self.cycle is None:
+            self._flush_error()
+        elif self.cycle.more_body and not self.cycle.started:
+            self.cycle.disconnect()  # the request body it is reading is broken
+
+    # -- cycles -----------------------------------------------------------------------
+    def _run(self, cycle: RequestCycle) -> None:
+        self.cycle = cycle
+        if cycle.rejected:
+            cycle.app = _service_unavailable
+        else:
+            self.state.active_requests += 1
+        self.task = self.loop.create_task(cycle.run())
+
+    def response_done(self, cycle: RequestCycle) -> None:
+        state = self.state
+        if not cycle.rejected:
+            state.active_requests -= 1
+            state.count_request()
+        if self.settings.access_log:
+            access_logger.info(access_line(self, cycle))
+        self.cycle = None
+        if not cycle.keep_alive or cycle.more_body or self.closing:
+            self.queue.clear()
+            self.close()
+            return
+        if self.queue:
+            self._run(self.queue.popleft())
+            if not self.queue:
+                self._resume_reading()
+        elif self.pending_error is not None:
+            self._flush_error()
+        else:
+            self.idle = self.reading is None
+            timeout = self.settings.timeout_keep_alive if self.idle else self.settings.timeout_header_read
+            self.deadline = state.now + timeout
+            self._resume_reading()
+        if state.should_exit and self.cycle is None:
+            self.close()
+
+    def app_failed(self, cycle: RequestCycle, exc: BaseException | None) -> None:
+        if exc is None:
+            logger.error("ASGI app returned without completing the response to %s", cycle.scope["path"])
+        elif not (isinstance(exc, asyncio.CancelledError) and self.closing):
+            logger.error("Exception in ASGI app", exc_info=exc)
+        if cycle.complete:
+            return
+        cycle.complete = True
+        cycle.keep_alive = False
+        if not cycle.started and not self.closing:
+            cycle.status = 500
+            self.transport.write(self._error_bytes(500, "Internal Server Error"))
+        self.response_done(cycle)
+
+    # -- closing ------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Server is stopping: close now if idle, else after the current response."""
+        if self.cycle is None:
+            self.close()
+        else:
+            self.closing = True
+            self.cycle.keep_alive = False
+
+    def expire(self) -> None:
+        """A deadline passed: header-read or keep-alive timeout."""
+        self.close()
+
+    def close(self) -> None:
+        self.closing = True
+        self.deadline = 0.0
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _flush_error(self) -> None:
+        error, self.pending_error = self.pending_error, None
+        if error is not None and not self.transport.is_closing():
+            self.transport.write(self._error_bytes(error.status, error.reason))
+            if self.settings.access_log:
+                access_logger.info('%s - "(rejected: %s)" %d', _peer(self.client), error.reason, error.status)
+        self.close()
+
+    def _error_bytes(self, status: int, reason: str) -> bytes:
+        body = (reason + "\n").encode("ascii", "replace")
+        state = self.state
+        return (
+            status_line(status)
+            + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
+            + state.server_line
+            + state.date_line
+            + b"connection: close\r\n\r\n"
+            + body
+        )
+
+    def _pause_reading(self) -> None:
+        if not self.read_paused and not self.transport.is_closing():
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self.read_paused and not self.transport.is_closing():
+            self.read_paused = False
+            self.transport.resume_reading()
+
+
+def _peer(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "unix"

@@ -1,0 +1,67 @@
+"""RFC 9110/9112 rules for a request head, shared by both parsers (sans-IO).
+
+The parsers already reject malformed syntax; this adds what they let through
+or disagree on: exactly one Host (HTTP/1.1), Content-Length xor
+Transfer-Encoding, Transfer-Encoding exactly ``chunked``, and a plain-digits
+Content-Length. It also reads the connection-management headers in the same
+single pass, because this runs for every request.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+BAD_REQUEST = 400
+
+
+class Head(NamedTuple):
+    keep_alive: bool
+    expect_continue: bool
+    has_body: bool
+
+
+class RequestRejected(Exception):
+    """A request the server answers itself (400, 414, 431, …) and then closes."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def inspect_head(headers: list[tuple[bytes, bytes]], http_11: bool) -> Head:
+    """Validate the head; raise RequestRejected, or say how to handle the connection."""
+    hosts = 0
+    lengths: list[bytes] = []
+    encodings: list[bytes] = []
+    connection = b""
+    expect = False
+    for name, value in headers:
+        if name == b"host":
+            hosts += 1
+        elif name == b"content-length":
+            lengths.append(value)
+        elif name == b"transfer-encoding":
+            encodings.append(value)
+        elif name == b"connection":
+            connection = connection + b"," + value.lower() if connection else value.lower()
+        elif name == b"expect":
+            expect = value.lower() == b"100-continue"
+    if hosts > 1 or (hosts == 0 and http_11):
+        raise RequestRejected(BAD_REQUEST, "exactly one Host header is required" if hosts else "missing Host header")
+    if encodings:
+        if lengths:
+            raise RequestRejected(BAD_REQUEST, "Content-Length together with Transfer-Encoding")
+        if len(encodings) != 1 or encodings[0].strip().lower() != b"chunked":
+            raise RequestRejected(BAD_REQUEST, "Transfer-Encoding other than chunked")
+    has_body = bool(encodings)
+    if lengths:
+        if any(v != lengths[0] for v in lengths) or not lengths[0].isdigit():
+            raise RequestRejected(BAD_REQUEST, "invalid Content-Length")
+        has_body = lengths[0].lstrip(b"0") != b""
+    if connection:
+        tokens = {t.strip() for t in connection.split(b",")}
+        keep_alive = b"close" not in tokens and (http_11 or b"keep-alive" in tokens)
+    else:
+        keep_alive = http_11
+    return Head(keep_alive, expect and http_11 and has_body, has_body)

@@ -1,0 +1,165 @@
+"""Binding, serving and stopping one server process.
+
+Stopping (SIGTERM/SIGINT): the listening sockets close at once (new
+connections are refused), idle keep-alive connections close at once, busy
+ones close after their current response, and whatever is still running when
+``--timeout-graceful-shutdown`` expires is cancelled — so the process always
+exits in bounded time. A second signal skips the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import stat
+from collections.abc import Callable
+
+from deploykit.errors import DeployKitError
+from deploykit.server.config import ServerConfig
+from deploykit.server.protocols.connection import HTTPConnection
+from deploykit.server.protocols.http_h11 import H11Connection
+from deploykit.server.protocols.http_httptools import HttpToolsConnection
+from deploykit.server.protocols.lifespan import Lifespan
+from deploykit.server.state import ServerState
+from deploykit.settings.model import ServerSettings
+
+logger = logging.getLogger("deploykit.error")
+EXIT_STARTUP_FAILED = 3
+
+PROTOCOLS: dict[str, type[HTTPConnection]] = {"httptools": HttpToolsConnection, "h11": H11Connection}
+
+
+def protocol_class(name: str) -> type[HTTPConnection]:
+    return PROTOCOLS["httptools" if name == "auto" else name]
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if name in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError as exc:
+            if name == "uvloop":
+                raise DeployKitError("--loop uvloop: uvloop is not installed") from exc
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def bind(settings: ServerSettings) -> socket.socket:
+    """The listening socket: an inherited fd, a unix socket path, or host:port."""
+    try:
+        if settings.fd is not None:
+            sock = socket.socket(fileno=settings.fd)
+        elif settings.uds is not None:
+            sock = _bind_unix(settings.uds)
+        else:
+            family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((settings.host, settings.port))
+        sock.listen(settings.backlog)
+    except OSError as exc:
+        where = f"fd {settings.fd}" if settings.fd is not None else settings.uds or f"{settings.host}:{settings.port}"
+        raise DeployKitError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+    sock.setblocking(False)
+    return sock
+
+
+def _bind_unix(path: str) -> socket.socket:
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)  # a stale socket from an earlier run
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    os.chmod(path, 0o666)
+    return sock
+
+
+def describe(sock: socket.socket, tls: bool) -> str:
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{name}"
+    host = f"[{name[0]}]" if sock.family == socket.AF_INET6 else name[0]
+    return f"{'https' if tls else 'http'}://{host}:{name[1]}"
+
+
+class Server:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.state = ServerState(config)
+        self.stop = asyncio.Event()
+        self.force = asyncio.Event()
+
+    def run(self, sock: socket.socket | None = None) -> int:
+        with asyncio.Runner(loop_factory=loop_factory(self.config.settings.loop)) as runner:
+            return runner.run(self.serve(sock))
+
+    def request_stop(self, force: bool = False) -> None:
+        self.state.should_exit = True
+        if self.stop.is_set() or force:
+            self.force.set()
+        self.stop.set()
+
+    async def serve(self, sock: socket.socket | None = None) -> int:
+        loop = asyncio.get_running_loop()
+        self.stop, self.force = asyncio.Event(), asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop)
+        lifespan = Lifespan(self.config, self.state.lifespan_state)
+        if not await lifespan.startup():
+            logger.error("Application startup failed: %s", lifespan.failed)
+            return EXIT_STARTUP_FAILED
+        listener = sock if sock is not None else bind(self.config.settings)
+        server = await self._listen(loop, listener)
+        ticker = loop.create_task(self.state.tick_forever())
+        max_requests = self.config.settings.limit_max_requests
+        if max_requests is not None:
+            self.state.on_request_limit(max_requests, self.request_stop)
+        try:
+            await self.stop.wait()
+            server.close()
+            await self._drain(loop)
+            if not self.force.is_set():
+                await lifespan.shutdown(self.config.settings.timeout_graceful_shutdown)
+        finally:
+            ticker.cancel()
+            if sock is None and self.config.settings.uds is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.config.settings.uds)
+        return 0
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> asyncio.AbstractServer:
+        cls = protocol_class(self.config.settings.http)
+        config, state = self.config, self.state
+        ssl = config.ssl_context()
+
+        def factory() -> HTTPConnection:
+            return cls(config, state, loop)
+
+        backlog = config.settings.backlog
+        if sock.family == socket.AF_UNIX:
+            server = await loop.create_unix_server(factory, sock=sock, ssl=ssl, backlog=backlog)
+        else:
+            server = await loop.create_server(factory, sock=sock, ssl=ssl, backlog=backlog)
+        logger.info("deploykit serve: listening on %s (%s parser)", describe(sock, ssl is not None), cls.__name__)
+        return server
+
+    async def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close idle connections now; give busy ones the graceful timeout."""
+        state = self.state
+        for conn in list(state.connections):
+            conn.shutdown()
+        deadline = loop.time() + self.config.settings.timeout_graceful_shutdown
+        while state.connections and not self.force.is_set() and loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.force.wait(), min(0.05, max(0.0, deadline - loop.time())))
+        for conn in list(state.connections):
+            if conn.task is not None:
+                conn.task.cancel()
+            conn.transport.abort()
+        if state.connections:
+            await asyncio.sleep(0)
