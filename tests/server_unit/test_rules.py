@@ -1,0 +1,45 @@
+"""Request-head rules shared by both parsers."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploykit.server.protocols.rules import RequestRejected, inspect_head
+
+HOST = (b"host", b"a")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [HOST, HOST],
+        [HOST, (b"content-length", b"5"), (b"transfer-encoding", b"chunked")],
+        [HOST, (b"transfer-encoding", b"gzip, chunked")],
+        [HOST, (b"transfer-encoding", b"chunked"), (b"transfer-encoding", b"chunked")],
+        [HOST, (b"content-length", b"+10")],
+        [HOST, (b"content-length", b"5, 5")],
+        [HOST, (b"content-length", b"5"), (b"content-length", b"6")],
+    ],
+)
+def test_bad_heads_are_400(headers: list[tuple[bytes, bytes]]) -> None:
+    with pytest.raises(RequestRejected) as info:
+        inspect_head(headers, True)
+    assert info.value.status == 400
+
+
+def test_http10_needs_no_host_and_closes_by_default() -> None:
+    assert inspect_head([], False).keep_alive is False
+    assert inspect_head([(b"connection", b"Keep-Alive")], False).keep_alive is True
+
+
+def test_connection_close_and_expect_continue() -> None:
+    head = inspect_head([HOST, (b"connection", b"close")], True)
+    assert head.keep_alive is False
+    head = inspect_head([HOST, (b"expect", b"100-continue"), (b"content-length", b"3")], True)
+    assert head.expect_continue and head.has_body
+    assert not inspect_head([HOST, (b"expect", b"100-continue")], True).expect_continue  # no body, nothing to wait for
+
+
+def test_identical_duplicate_lengths_are_one_length() -> None:
+    assert inspect_head([HOST, (b"content-length", b"0"), (b"content-length", b"0")], True).has_body is False
