@@ -46,7 +46,7 @@ def run(
             "--workers > 1 needs the multi-worker supervisor, which is not built yet",
             hint="use Gunicorn with deploykit's worker class (run_mode = gunicorn) for several workers",
         )
-    logs.configure(settings.log_level, settings.log_config, settings.use_colors)
+    logs.configure(settings.log_level, settings.log_config, settings.use_colors, settings.access_log_format)
     if settings.env_file is not None:
         load_env_file(settings.env_file)
     asgi_app = import_app(app, factory=factory, app_dir=app_dir)

@@ -13,6 +13,7 @@ import json
 import logging
 import logging.config
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ def access_line(conn: HTTPConnection, cycle: RequestCycle) -> str:
     if conn.settings.access_log_format == "json":
         return json.dumps(
             {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "client": peer,
                 "method": scope["method"],
                 "path": target,
@@ -59,25 +61,30 @@ def access_line(conn: HTTPConnection, cycle: RequestCycle) -> str:
     return f'{escape(peer)} - "{request}" {cycle.status} {cycle.sent} {millis:.2f}ms'
 
 
-def configure(level: str, log_config: str | None, use_colors: bool | None) -> None:
-    """Plain stderr logging at LEVEL, or the user's --log-config (JSON, YAML or INI)."""
+def configure(level: str, log_config: str | None, use_colors: bool | None, access_format: str = "text") -> None:
+    """Plain stderr logging at LEVEL, or the user's --log-config (JSON, YAML or INI).
+    With the JSON access-log format each access line is exactly one JSON object."""
     logging.addLevelName(TRACE, "TRACE")
     if log_config is not None:
         _load_config(Path(log_config))
     else:
-        handler = logging.StreamHandler(sys.stderr)
         colors = use_colors if use_colors is not None else sys.stderr.isatty()
-        fmt = (
-            "\x1b[2m%(asctime)s\x1b[0m %(levelname)s %(message)s" if colors else "%(asctime)s %(levelname)s %(message)s"
-        )
-        handler.setFormatter(logging.Formatter(fmt))
-        for name in ("deploykit.error", "deploykit.access"):
-            log = logging.getLogger(name)
-            log.handlers[:] = [handler]
-            log.propagate = False
+        fmt = "%(asctime)s %(levelname)s %(message)s"
+        if colors:
+            fmt = "\x1b[2m%(asctime)s\x1b[0m %(levelname)s %(message)s"
+        _handle("deploykit.error", fmt)
+        _handle("deploykit.access", "%(message)s" if access_format == "json" else fmt)
     numeric = TRACE if level == "trace" else getattr(logging, level.upper())
     logging.getLogger("deploykit.error").setLevel(numeric)
     logging.getLogger("deploykit.access").setLevel(numeric)
+
+
+def _handle(name: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt))
+    log = logging.getLogger(name)
+    log.handlers[:] = [handler]
+    log.propagate = False
 
 
 def _load_config(path: Path) -> None:

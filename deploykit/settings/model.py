@@ -93,8 +93,8 @@ class ServerSettings(Model):
     server_header: bool = True
     date_header: bool = True
     headers: dict[HeaderName, SystemdValue] = Field(default_factory=dict)
-    max_header_size: int = Field(default=16384, ge=1024, le=1048576)
-    max_request_line: int = Field(default=8190, ge=256, le=1048576)
+    max_header_size: int = Field(default=16384, ge=256, le=1048576)
+    max_request_line: int = Field(default=8190, ge=32, le=1048576)
     h11_max_incomplete_event_size: int = Field(default=16384, ge=1024)
     ws_max_size: int = Field(default=16 * 1024 * 1024, ge=1)
     ws_max_queue: int = Field(default=32, ge=1)

@@ -75,12 +75,12 @@ def _safe_path(value: str) -> str:
 
 def _forwarded_ip(value: str) -> str:
     _no_control(value)
-    if value == "*":
+    if value in ("*", "unix:"):
         return value
     try:
         ipaddress.ip_network(value, strict=False)
     except ValueError as exc:
-        raise ValueError("must be an IP address, a CIDR network or '*'") from exc
+        raise ValueError("must be an IP address, a CIDR network, '*' or 'unix:'") from exc
     return value
 
 
@@ -134,7 +134,7 @@ Expires = Annotated[
     Syntax("nginx time"),
 ]
 Host = Annotated[str, _matches(r"[A-Za-z0-9.:_-]+", "an IP address or host name"), Syntax("host or IP")]
-ForwardedIp = Annotated[str, AfterValidator(_forwarded_ip), Syntax("IP/CIDR or *")]
+ForwardedIp = Annotated[str, AfterValidator(_forwarded_ip), Syntax("IP/CIDR, * or unix:")]
 HeaderName = Annotated[
     str, _matches(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", "an HTTP header name (RFC 9110 token)"), Syntax("header name")
 ]

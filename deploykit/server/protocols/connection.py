@@ -172,15 +172,21 @@ class HTTPConnection(asyncio.Protocol):
             self._resume_reading()
 
     def reject(self, error: RequestRejected) -> None:
-        """Answer a bad request once everything before it is answered, then close."""
+        """Answer a bad request once everything before it is answered, then close.
+        A broken request *body* aborts its own exchange: the app sees
+        http.disconnect and the client gets the 400 (if nothing was sent yet)."""
         self._pause_reading()
+        broken, self.reading = self.reading, None
+        if broken is not None and broken is self.cycle:
+            broken.disconnect()
+            if broken.started:
+                self.close()
+                return
+        elif broken is not None and broken in self.queue:
+            self.queue.remove(broken)
         self.pending_error = error
-        if self.reading is not None and self.reading is not self.cycle:
-            self.reading = None
-        if self.cycle is None:
+        if self.cycle is None or self.cycle is broken:
             self._flush_error()
-        elif self.cycle.more_body and not self.cycle.started:
-            self.cycle.disconnect()  # the request body it is reading is broken
 
     # -- cycles -----------------------------------------------------------------------
     def _run(self, cycle: RequestCycle) -> None:
@@ -218,7 +224,9 @@ class HTTPConnection(asyncio.Protocol):
             self.close()
 
     def app_failed(self, cycle: RequestCycle, exc: BaseException | None) -> None:
-        if exc is None:
+        if cycle.disconnected and not isinstance(exc, Exception):
+            pass  # the client went away, or its request was rejected mid-body
+        elif exc is None:
             logger.error("ASGI app returned without completing the response to %s", cycle.scope["path"])
         elif not (isinstance(exc, asyncio.CancelledError) and self.closing):
             logger.error("Exception in ASGI app", exc_info=exc)

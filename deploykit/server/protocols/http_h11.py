@@ -9,6 +9,7 @@ state machine out of the response path.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import h11
 
@@ -17,6 +18,9 @@ from deploykit.server.protocols.connection import HTTPConnection
 from deploykit.server.protocols.rules import RequestRejected
 from deploykit.server.state import ServerState
 
+# h11 folds "Content-Length: 5, 5" into 5; deploykit refuses list forms outright.
+_CONTENT_LENGTH_LIST = re.compile(rb"\r\ncontent-length[ \t]*:[^\r\n]*,", re.IGNORECASE)
+
 
 class H11Connection(HTTPConnection):
     def __init__(self, config: ServerConfig, state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
@@ -24,6 +28,7 @@ class H11Connection(HTTPConnection):
         self.max_event = max(config.max_head, self.settings.h11_max_incomplete_event_size)
         self.parser = self._new_parser()
         self.rejected = False
+        self.head: bytes | None = b""  # the request head being received, for the list check
 
     def _new_parser(self) -> h11.Connection:
         return h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_event)
@@ -31,6 +36,8 @@ class H11Connection(HTTPConnection):
     def data_received(self, data: bytes) -> None:
         if self.idle:
             self.bytes_arrived()
+        if self.head is not None:
+            self.head += data
         self.parser.receive_data(data)
         self._process()
 
@@ -65,12 +72,16 @@ class H11Connection(HTTPConnection):
             self.message_complete()
             data, closed = self.parser.trailing_data
             self.parser = self._new_parser()
+            self.head = data
             if data or closed:
                 self.parser.receive_data(data)
                 if closed:
                     self.parser.receive_data(b"")
 
     def _request(self, event: h11.Request) -> None:
+        head, self.head = (self.head or b"").partition(b"\r\n\r\n")[0], None
+        if _CONTENT_LENGTH_LIST.search(head):
+            raise RequestRejected(400, "invalid Content-Length (a list)")
         if len(event.target) > self.settings.max_request_line:
             raise RequestRejected(414, "request-target too long")
         headers = [(bytes(name), bytes(value)) for name, value in event.headers]
