@@ -1,9 +1,36 @@
-"""deploykit: render, check and deploy an ASGI app's nginx + systemd + Gunicorn stack."""
+"""deploykit: render, check and deploy an ASGI app's nginx + systemd + Gunicorn stack.
 
-from deploykit.check import Report, run_checks
-from deploykit.errors import DeployKitError
-from deploykit.render import Bundle, RenderedFile, render
-from deploykit.settings import Settings, load
+Exports are resolved lazily, so ``deploykit serve`` imports only the server.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deploykit.check import Report, run_checks
+    from deploykit.errors import DeployKitError
+    from deploykit.render import Bundle, RenderedFile, render
+    from deploykit.settings.load import load
+    from deploykit.settings.model import Settings
 
 __all__ = ["Bundle", "DeployKitError", "RenderedFile", "Report", "Settings", "load", "render", "run_checks"]
 __version__ = "0.1.0"
+
+_HOMES = {
+    "Bundle": "deploykit.render",
+    "RenderedFile": "deploykit.render",
+    "render": "deploykit.render",
+    "Report": "deploykit.check",
+    "run_checks": "deploykit.check",
+    "DeployKitError": "deploykit.errors",
+    "Settings": "deploykit.settings.model",
+    "load": "deploykit.settings.load",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'deploykit' has no attribute {name!r}")

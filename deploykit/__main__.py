@@ -1,5 +1,5 @@
 import sys
 
-from deploykit.cli import main
+from deploykit.entry import main
 
 sys.exit(main())

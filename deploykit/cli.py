@@ -19,9 +19,7 @@ from deploykit.errors import CheckFailed, DeployKitError
 from deploykit.host.staging import diff_tree, write_tree
 from deploykit.project import default_name, init_project
 from deploykit.render import render
-from deploykit.server.command import serve
-from deploykit.settings import Loaded, load
-from deploykit.settings.load import shipped_profiles
+from deploykit.settings.load import Loaded, load, shipped_profiles
 
 app = typer.Typer(
     name="deploykit",
@@ -32,7 +30,18 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-app.command("serve")(serve)
+
+@app.command(
+    "serve",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def serve(ctx: typer.Context) -> None:
+    """Run an ASGI app with the bundled server (uvicorn's flags; see `deploykit serve --help`)."""
+    from deploykit.server.command import main as serve_main
+
+    raise typer.Exit(serve_main(ctx.args))
+
 
 Config = Annotated[
     Path | None, typer.Option("--config", "-c", help="Project settings file [default: ./deploykit.toml].")
@@ -132,6 +141,10 @@ def check(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map every error to one line and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["serve"]:
+        from deploykit.server.command import main as serve_main
+
+        return serve_main(args[1:])
     debug = "--debug" in args
     try:
         code = typer.main.get_command(app).main(args, prog_name="deploykit", standalone_mode=False)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deploykit.settings import Settings
 from deploykit.settings.load import load, shipped_profiles
+from deploykit.settings.model import Settings
 
 PROFILES = shipped_profiles()
 

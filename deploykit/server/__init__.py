@@ -12,7 +12,7 @@ from deploykit.server import logs
 from deploykit.server.config import ServerConfig
 from deploykit.server.loader import import_app, load_env_file
 from deploykit.server.server import Server
-from deploykit.settings.model import ServerSettings
+from deploykit.settings.server import ServerSettings
 
 
 def server_settings(options: Mapping[str, Any], source: str = "options") -> ServerSettings:

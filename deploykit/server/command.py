@@ -1,89 +1,111 @@
-"""`deploykit serve`: uvicorn's flags, validated by the shared settings model."""
+"""`deploykit serve`: uvicorn's flags, validated by the shared ServerSettings model.
+
+Parsed with argparse rather than typer: `deploykit serve` is started on every
+deploy and restart, and skipping typer, rich and the toolkit's imports makes
+the server answer its first request sooner (see bench/README.md). Flags that
+are not given are left out, so defaults come from the model alone.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from deploykit.errors import DeployKitError, UsageError
 
-Opt = typer.Option
+_BOOL = argparse.BooleanOptionalAction
+
+# (flag, argparse kwargs) — every flag maps to the ServerSettings field of the same name.
+FLAGS: list[tuple[str, dict[str, Any]]] = [
+    ("--host", {"help": "bind address [127.0.0.1]"}),
+    ("--port", {"type": int, "help": "bind port [8000]"}),
+    ("--uds", {"help": "bind to this unix socket path"}),
+    ("--fd", {"type": int, "help": "serve on an inherited socket fd (3 from systemd)"}),
+    ("--backlog", {"type": int, "help": "listen backlog [2048]"}),
+    ("--loop", {"choices": ["auto", "uvloop", "asyncio"], "help": "event loop [auto]"}),
+    ("--http", {"choices": ["auto", "httptools", "h11"], "help": "HTTP parser [auto: httptools]"}),
+    ("--ws", {"choices": ["auto", "websockets", "wsproto", "none"], "help": "WebSocket implementation [auto]"}),
+    ("--lifespan", {"choices": ["auto", "on", "off"], "help": "ASGI lifespan [auto]"}),
+    ("--env-file", {"help": "load KEY=VALUE lines into the environment first"}),
+    ("--workers", {"type": int, "help": "worker processes [1]"}),
+    ("--root-path", {"help": "ASGI root_path when mounted below a prefix"}),
+    ("--limit-concurrency", {"type": int, "help": "answer 503 beyond this many requests in flight"}),
+    ("--limit-max-requests", {"type": int, "help": "exit after this many requests"}),
+    ("--timeout-keep-alive", {"type": float, "help": "close idle keep-alive connections after N s [5]"}),
+    ("--timeout-header-read", {"type": float, "help": "total seconds to receive a request head [10]"}),
+    ("--timeout-graceful-shutdown", {"type": float, "help": "seconds to drain on stop [30]"}),
+    ("--proxy-headers", {"action": _BOOL, "help": "trust X-Forwarded-*/Forwarded from allowed IPs [on]"}),
+    ("--forwarded-allow-ips", {"help": "comma-separated IPs, CIDRs, * or unix: [127.0.0.1,::1]"}),
+    ("--server-header", {"action": _BOOL, "help": "send 'server: deploykit' [on]"}),
+    ("--date-header", {"action": _BOOL, "help": "send a Date header [on]"}),
+    ("--header", {"action": "append", "metavar": "NAME:VALUE", "help": "default response header (repeat)"}),
+    ("--max-header-size", {"type": int, "help": "header section limit in bytes, else 431 [16384]"}),
+    ("--max-request-line", {"type": int, "help": "request-target limit in bytes, else 414 [8190]"}),
+    ("--h11-max-incomplete-event-size", {"type": int, "help": "h11 buffer limit in bytes"}),
+    ("--ssl-keyfile", {"help": "TLS key file"}),
+    ("--ssl-certfile", {"help": "TLS certificate file"}),
+    ("--ssl-keyfile-password", {"help": "password of the key file"}),
+    ("--ssl-version", {"type": int, "help": "ssl protocol constant [17]"}),
+    ("--ssl-cert-reqs", {"type": int, "help": "client certs: 0 none, 1 optional, 2 required"}),
+    ("--ssl-ca-certs", {"help": "CA file for client certificates"}),
+    ("--ssl-ciphers", {"help": "cipher string [TLSv1]"}),
+    ("--log-level", {"choices": ["critical", "error", "warning", "info", "debug", "trace"], "help": "[info]"}),
+    ("--log-config", {"help": "logging config: .json/.yaml (dictConfig) or .ini (fileConfig)"}),
+    ("--access-log", {"action": _BOOL, "help": "one log line per request [on]"}),
+    ("--access-log-format", {"choices": ["text", "json"], "help": "access log format [text]"}),
+    ("--use-colors", {"action": _BOOL, "help": "colour log output [when a terminal]"}),
+    ("--reload", {"action": _BOOL, "help": "restart on code changes (development)"}),
+    ("--reload-dir", {"action": "append", "dest": "reload_dirs", "help": "directory to watch (repeat)"}),
+    ("--reload-delay", {"type": float, "help": "seconds between reload checks"}),
+]
 
 
-def serve(
-    app: Annotated[str, typer.Argument(help="The ASGI app as module:attribute.")],
-    factory: Annotated[bool, Opt(help="APP is a factory: call it to get the app.")] = False,
-    app_dir: Annotated[Path | None, Opt(help="Import the app from this directory [default: .]")] = None,
-    host: Annotated[str | None, Opt(help="Bind address [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, Opt(help="Bind port [default: 8000].")] = None,
-    uds: Annotated[str | None, Opt(help="Bind to this unix socket path.")] = None,
-    fd: Annotated[int | None, Opt(help="Serve on an inherited socket file descriptor (e.g. 3 from systemd).")] = None,
-    backlog: Annotated[int | None, Opt(help="Listen backlog [default: 2048].")] = None,
-    loop: Annotated[str | None, Opt(help="auto, uvloop or asyncio.")] = None,
-    http: Annotated[str | None, Opt(help="auto, httptools or h11.")] = None,
-    ws: Annotated[str | None, Opt(help="auto, websockets, wsproto or none.")] = None,
-    lifespan: Annotated[str | None, Opt(help="auto, on or off.")] = None,
-    env_file: Annotated[str | None, Opt(help="Load KEY=VALUE lines into the environment first.")] = None,
-    workers: Annotated[int | None, Opt(help="Worker processes [default: $WEB_CONCURRENCY or 1].")] = None,
-    root_path: Annotated[str | None, Opt(help="ASGI root_path, when mounted below a prefix.")] = None,
-    limit_concurrency: Annotated[int | None, Opt(help="Answer 503 beyond this many requests in flight.")] = None,
-    limit_max_requests: Annotated[int | None, Opt(help="Exit after this many requests.")] = None,
-    timeout_keep_alive: Annotated[float | None, Opt(help="Close idle keep-alive connections after [5] s.")] = None,
-    timeout_header_read: Annotated[float | None, Opt(help="Total seconds to receive a request head [10].")] = None,
-    timeout_graceful_shutdown: Annotated[float | None, Opt(help="Seconds to drain on stop [30].")] = None,
-    proxy_headers: Annotated[bool | None, Opt(help="Trust X-Forwarded-*/Forwarded from allowed IPs.")] = None,
-    forwarded_allow_ips: Annotated[str | None, Opt(help="Comma-separated IPs, CIDRs, * or unix:.")] = None,
-    server_header: Annotated[bool | None, Opt(help="Send 'server: deploykit'.")] = None,
-    date_header: Annotated[bool | None, Opt(help="Send a Date header.")] = None,
-    header: Annotated[list[str] | None, Opt(help="Default response header NAME:VALUE (repeat).")] = None,
-    max_header_size: Annotated[int | None, Opt(help="Header section limit in bytes, else 431 [16384].")] = None,
-    max_request_line: Annotated[int | None, Opt(help="Request-target limit in bytes, else 414 [8190].")] = None,
-    h11_max_incomplete_event_size: Annotated[int | None, Opt(help="h11 buffer limit in bytes.")] = None,
-    ssl_keyfile: Annotated[str | None, Opt(help="TLS key file.")] = None,
-    ssl_certfile: Annotated[str | None, Opt(help="TLS certificate file.")] = None,
-    ssl_keyfile_password: Annotated[str | None, Opt(help="Password of the key file.")] = None,
-    ssl_version: Annotated[int | None, Opt(help="ssl protocol constant [17].")] = None,
-    ssl_cert_reqs: Annotated[int | None, Opt(help="Client certs: 0 none, 1 optional, 2 required.")] = None,
-    ssl_ca_certs: Annotated[str | None, Opt(help="CA file for client certificates.")] = None,
-    ssl_ciphers: Annotated[str | None, Opt(help="Cipher string [TLSv1].")] = None,
-    log_level: Annotated[str | None, Opt(help="critical, error, warning, info, debug or trace.")] = None,
-    log_config: Annotated[str | None, Opt(help="Logging config: .json/.yaml dictConfig or .ini fileConfig.")] = None,
-    access_log: Annotated[bool | None, Opt(help="Log one line per request.")] = None,
-    access_log_format: Annotated[str | None, Opt(help="text or json.")] = None,
-    use_colors: Annotated[bool | None, Opt(help="Colour log output [default: when a terminal].")] = None,
-    reload: Annotated[bool | None, Opt(help="Restart on code changes (development).")] = None,
-    reload_dir: Annotated[list[str] | None, Opt(help="Directory to watch (repeat).")] = None,
-    reload_delay: Annotated[float | None, Opt(help="Seconds between reload checks.")] = None,
-) -> None:
-    """Run an ASGI app (uvicorn-compatible flags)."""
-    from deploykit.server import run
-
-    given: dict[str, Any] = {k: v for k, v in locals().items() if v is not None and k not in _NOT_SETTINGS}
-    if forwarded_allow_ips is not None:
-        given["forwarded_allow_ips"] = [ip.strip() for ip in forwarded_allow_ips.split(",") if ip.strip()]
-    if header:
-        given["headers"] = dict(_header(h) for h in header)
-    if reload_dir:
-        given["reload_dirs"] = [str(Path(d).resolve()) for d in reload_dir]
-    given.pop("header", None)
-    given.pop("reload_dir", None)
-    if given.get("reload"):
-        raise UsageError("--reload is not built yet (issue 6)", hint="restart the server by hand for now")
-    code = run(app, factory=factory, app_dir=str(app_dir) if app_dir else None, source="command line", **given)
-    if code:
-        raise DeployKitError(f"the server stopped with exit code {code}") if code != 3 else _StartupFailed()
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="deploykit serve",
+        description="Run an ASGI app. Flags mirror uvicorn's.",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("app", help="the ASGI app as module:attribute")
+    p.add_argument("--factory", action="store_true", default=False, help="APP is a factory returning the app")
+    p.add_argument("--app-dir", default=None, help="import the app from this directory [.]")
+    for flag, kwargs in FLAGS:
+        p.add_argument(flag, **kwargs)
+    return p
 
 
-_NOT_SETTINGS = {"app", "factory", "app_dir", "run"}
+def options(args: argparse.Namespace) -> dict[str, Any]:
+    """The given flags as ServerSettings fields."""
+    given = {k: v for k, v in vars(args).items() if k not in ("app", "factory", "app_dir")}
+    if "forwarded_allow_ips" in given:
+        given["forwarded_allow_ips"] = [ip.strip() for ip in given["forwarded_allow_ips"].split(",") if ip.strip()]
+    if "header" in given:
+        given["headers"] = dict(_header(h) for h in given.pop("header"))
+    if "reload_dirs" in given:
+        given["reload_dirs"] = [str(Path(d).resolve()) for d in given["reload_dirs"]]
+    return given
 
 
-class _StartupFailed(DeployKitError):
-    exit_code = 3
+def main(argv: Sequence[str]) -> int:
+    """Entry point of `deploykit serve`; errors become one line, a hint and an exit code."""
+    args = parser().parse_args(list(argv))
+    try:
+        given = options(args)
+        if given.get("reload"):
+            raise UsageError("--reload is not built yet (issue 6)", hint="restart the server by hand for now")
+        from deploykit.server import run
 
-    def __init__(self) -> None:
-        super().__init__("application startup failed (see the log above)")
+        return run(args.app, factory=args.factory, app_dir=args.app_dir, source="command line", **given)
+    except DeployKitError as exc:
+        from deploykit import console
+
+        console.error(exc, debug="--debug" in argv)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
 
 
 def _header(raw: str) -> tuple[str, str]:
@@ -91,3 +113,7 @@ def _header(raw: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise UsageError(f"--header {raw!r}: expected NAME:VALUE")
     return name.strip(), value.strip()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))

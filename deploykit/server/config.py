@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploykit.server.protocols.proxy import TrustedProxies
-from deploykit.settings.model import ServerSettings
+from deploykit.settings.server import ServerSettings
 
 ASGIApp = Callable[..., Any]
 SERVER_NAME = b"deploykit"

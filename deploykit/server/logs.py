@@ -8,10 +8,8 @@ protection from ``json.dumps``.
 
 from __future__ import annotations
 
-import configparser
 import json
 import logging
-import logging.config
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +86,9 @@ def _handle(name: str, fmt: str) -> None:
 
 
 def _load_config(path: Path) -> None:
+    import configparser
+    import logging.config
+
     try:
         if path.suffix == ".json":
             logging.config.dictConfig(json.loads(path.read_text()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -21,20 +22,32 @@ from collections.abc import Callable
 from deploykit.errors import DeployKitError
 from deploykit.server.config import ServerConfig
 from deploykit.server.protocols.connection import HTTPConnection
-from deploykit.server.protocols.http_h11 import H11Connection
-from deploykit.server.protocols.http_httptools import HttpToolsConnection
 from deploykit.server.protocols.lifespan import Lifespan
 from deploykit.server.state import ServerState
-from deploykit.settings.model import ServerSettings
+from deploykit.settings.server import ServerSettings
 
 logger = logging.getLogger("deploykit.error")
 EXIT_STARTUP_FAILED = 3
 
-PROTOCOLS: dict[str, type[HTTPConnection]] = {"httptools": HttpToolsConnection, "h11": H11Connection}
+# Parsers by --http name, imported only when chosen (h11 costs start-up time).
+PROTOCOLS = {
+    "httptools": ("deploykit.server.protocols.http_httptools", "HttpToolsConnection"),
+    "h11": ("deploykit.server.protocols.http_h11", "H11Connection"),
+}
 
 
 def protocol_class(name: str) -> type[HTTPConnection]:
-    return PROTOCOLS["httptools" if name == "auto" else name]
+    """`auto` is httptools when it is installed, else h11."""
+    if name == "auto":
+        try:
+            import httptools  # noqa: F401
+        except ImportError:
+            name = "h11"
+        else:
+            name = "httptools"
+    module, attr = PROTOCOLS[name]
+    cls: type[HTTPConnection] = getattr(importlib.import_module(module), attr)
+    return cls
 
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:

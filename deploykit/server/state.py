@@ -5,7 +5,6 @@ enforces every connection deadline, instead of a timer handle per request."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from deploykit.server.config import SERVER_NAME, ServerConfig
 if TYPE_CHECKING:
     from deploykit.server.protocols.connection import HTTPConnection
 
-TICK = 0.5
+TICK = 0.5  # deadlines fire up to this late; the Date header is at most this stale
 
 
 class ServerState:
@@ -26,7 +25,6 @@ class ServerState:
         self.total_requests = 0
         self.lifespan_state: dict[str, Any] = {}
         self.should_exit = False
-        self.now = time.monotonic()
         settings = config.settings
         self.server_line = b"server: " + SERVER_NAME + b"\r\n" if settings.server_header else b""
         self.date_line = b""
@@ -44,15 +42,15 @@ class ServerState:
             self.limit_reached()
 
     def refresh(self) -> None:
-        self.now = time.monotonic()
         if self.config.settings.date_header:
             self.date_line = b"date: " + formatdate(usegmt=True).encode("ascii") + b"\r\n"
 
     async def tick_forever(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(TICK)
             self.refresh()
-            now = self.now
+            now = loop.time()  # deadlines are set with loop.time() too
             for conn in list(self.connections):
                 if conn.deadline and now >= conn.deadline:
                     conn.expire()

@@ -1,6 +1,3 @@
-"""Typed settings: the model and the loader that merges its sources."""
-
-from deploykit.settings.load import Loaded, load
-from deploykit.settings.model import Settings
-
-__all__ = ["Loaded", "Settings", "load"]
+"""Typed settings: ``model`` (the models), ``server`` (ServerSettings alone,
+cheap to import), ``load`` (merging the sources) and ``types``. Import from
+the submodules; this package imports nothing so the server starts fast."""

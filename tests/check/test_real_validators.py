@@ -14,7 +14,7 @@ import pytest
 from deploykit.check import Report, run_checks
 from deploykit.check.report import to_json, to_junit
 from deploykit.render import Bundle, Kind, RenderedFile, render
-from deploykit.settings import Settings
+from deploykit.settings.model import Settings
 from tests.conftest import PROFILES, require, settings_for
 
 pytestmark = pytest.mark.tools

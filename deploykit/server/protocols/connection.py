@@ -23,7 +23,7 @@ from urllib.parse import unquote
 from deploykit.server.config import ServerConfig
 from deploykit.server.logs import access_line
 from deploykit.server.protocols.cycle import RequestCycle, status_line
-from deploykit.server.protocols.proxy import resolve
+from deploykit.server.protocols.proxy import resolve_trusted
 from deploykit.server.protocols.rules import RequestRejected, inspect_head
 from deploykit.server.state import ServerState
 
@@ -63,6 +63,7 @@ class HTTPConnection(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.scheme = "http"
         self.limit = self.settings.limit_concurrency
+        self.trust_proxy = False
 
     # -- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -82,9 +83,13 @@ class HTTPConnection(asyncio.Protocol):
             "scheme": self.scheme,
             "root_path": self.settings.root_path,
         }
+        # The peer is fixed for the connection's life: decide trust once.
+        self.trust_proxy = self.settings.proxy_headers and self.config.trusted.trusts(
+            self.client[0] if self.client else None
+        )
         self.state.connections.add(self)
         self.idle = False  # the header-read deadline runs from the connect
-        self.deadline = self.state.now + self.settings.timeout_header_read
+        self.deadline = self.loop.time() + self.settings.timeout_header_read
         if self.state.should_exit:
             self.shutdown()
 
@@ -120,7 +125,7 @@ class HTTPConnection(asyncio.Protocol):
         """The first byte of a new request ends the keep-alive wait and starts
         the header-read deadline (total, not reset by later bytes)."""
         self.idle = False
-        self.deadline = self.state.now + self.settings.timeout_header_read
+        self.deadline = self.loop.time() + self.settings.timeout_header_read
 
     def start_request(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], version: str) -> None:
         head = inspect_head(headers, version == "1.1")
@@ -140,8 +145,8 @@ class HTTPConnection(asyncio.Protocol):
         scope["query_string"] = query
         scope["headers"] = headers
         scope["state"] = self.state.lifespan_state.copy()
-        if self.settings.proxy_headers:
-            scope["client"], scope["scheme"] = resolve(self.config.trusted, self.client, self.scheme, headers)
+        if self.trust_proxy:
+            scope["client"], scope["scheme"] = resolve_trusted(self.config.trusted, self.client, self.scheme, headers)
         cycle = RequestCycle(self, scope, head.keep_alive, head.expect_continue)
         if not head.has_body:
             cycle.more_body = False
@@ -218,7 +223,7 @@ class HTTPConnection(asyncio.Protocol):
         else:
             self.idle = self.reading is None
             timeout = self.settings.timeout_keep_alive if self.idle else self.settings.timeout_header_read
-            self.deadline = state.now + timeout
+            self.deadline = self.loop.time() + timeout
             self._resume_reading()
         if state.should_exit and self.cycle is None:
             self.close()

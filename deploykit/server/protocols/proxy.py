@@ -9,6 +9,7 @@ the client, so a client cannot forge its address by prepending hops. RFC 7239
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,10 @@ class TrustedProxies:
         return cls(tuple(networks), frozenset(literals), everyone, unix)
 
     def trusts(self, host: str | None) -> bool:
+        return self._trusts(host)
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - instances are few and live as long as the server
+    def _trusts(self, host: str | None) -> bool:
         if self.everyone:
             return True
         if host is None:
@@ -61,6 +66,13 @@ def resolve(
     """The (client, scheme) to put in the ASGI scope."""
     if not trusted.trusts(client[0] if client else None):
         return client, scheme
+    return resolve_trusted(trusted, client, scheme, headers)
+
+
+def resolve_trusted(
+    trusted: TrustedProxies, client: Address, scheme: str, headers: Sequence[tuple[bytes, bytes]]
+) -> tuple[Address, str]:
+    """``resolve`` for a peer already known to be trusted (checked once per connection)."""
     forwarded: list[bytes] = []
     xff: list[bytes] = []
     xfp: list[bytes] = []
@@ -71,6 +83,8 @@ def resolve(
             xff.append(value)
         elif name == b"x-forwarded-proto":
             xfp.append(value)
+    if not (forwarded or xff or xfp):
+        return client, scheme
     if forwarded:
         hops, protos = _parse_forwarded(b",".join(forwarded).decode("latin-1"))
     else:
