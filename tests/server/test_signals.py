@@ -1,0 +1,76 @@
+"""Graceful shutdown on SIGTERM: finish in-flight requests, stop accepting, close idle keep-alive
+connections, exit 0; give up after --timeout-graceful-shutdown; a second signal exits at once."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from tests.server.harness import OwnServer, Server, request
+
+
+def wait_refused(server: Server, timeout: float) -> float:
+    """Seconds until a new TCP connect to the server's port is refused."""
+    assert server.port is not None
+    started = time.monotonic()
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", server.port), timeout=0.2).close()
+        except OSError:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"new connections still accepted {timeout}s after SIGTERM")
+        time.sleep(0.02)
+
+
+def wait_exit(server: Server, timeout: float) -> int:
+    try:
+        return server.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"server still running {timeout}s after the signal:\n{server.stderr()}") from None
+
+
+def test_sigterm_finishes_in_flight_request_refuses_new_closes_idle_and_exits_0(own_server: OwnServer) -> None:
+    with own_server("--timeout-graceful-shutdown", "5") as server, server.connect() as idle, server.connect() as busy:
+        idle.send(request("/hello"))
+        assert idle.read_response().status == 200
+        busy.send(request("/slow?t=1"))
+        time.sleep(0.2)
+        server.signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        wait_refused(server, timeout=1.0)
+        assert idle.closed_within(max(0.1, signalled + 1.2 - time.monotonic())), "idle keep-alive connection kept open"
+        response = busy.read_response(timeout=3.0)
+        assert response.status == 200, response.head
+        assert response.body == b"slow done"
+        assert wait_exit(server, 5.0) == 0, server.stderr()
+        assert time.monotonic() - signalled < 5.0
+
+
+def test_graceful_shutdown_timeout_bounds_the_wait_for_slow_requests(own_server: OwnServer) -> None:
+    with own_server("--timeout-graceful-shutdown", "1") as server, server.connect() as busy:
+        busy.send(request("/slow?t=10"))
+        time.sleep(0.2)
+        server.signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        wait_exit(server, 2.5)
+        assert time.monotonic() - signalled < 2.5
+        assert busy.closed_within(1.0), "the abandoned request's connection stayed open after exit"
+
+
+@pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_second_signal_exits_immediately(own_server: OwnServer, second: signal.Signals) -> None:
+    with own_server("--timeout-graceful-shutdown", "30") as server, server.connect() as busy:
+        busy.send(request("/slow?t=10"))
+        time.sleep(0.2)
+        server.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert server.proc.poll() is None, "exited on the first SIGTERM despite a request in flight"
+        server.signal(second)
+        signalled = time.monotonic()
+        wait_exit(server, 1.0)
+        assert time.monotonic() - signalled < 1.0
