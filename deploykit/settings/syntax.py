@@ -1,0 +1,100 @@
+"""The syntax checks behind every validated settings string, keyed by label.
+
+Pure functions with no pydantic import: ``types.py`` wraps them as pydantic
+types for the settings model, and the server's option validator calls them
+directly, so `deploykit serve` starts without pydantic while both apply the
+very same rules.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NGINX_FORBIDDEN = re.compile(r"[\s;{}\"'\\#$]")
+_PATH = re.compile(r"/[A-Za-z0-9._/@+=,-]*")
+
+
+def no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain newlines or other control characters")
+    return value
+
+
+def nginx_token(value: str) -> str:
+    no_control(value)
+    if not value:
+        raise ValueError("must not be empty")
+    bad = _NGINX_FORBIDDEN.search(value)
+    if bad:
+        raise ValueError(
+            f"contains {bad.group()!r}, which would end or break an nginx directive "
+            "(whitespace, ; { } quotes \\ # $ are not allowed)"
+        )
+    return value
+
+
+def safe_path(value: str) -> str:
+    no_control(value)
+    if not value.startswith("/"):
+        raise ValueError("must be an absolute path (start with /)")
+    if not _PATH.fullmatch(value):
+        raise ValueError(
+            "may only contain letters, digits and . _ / @ + = , - "
+            "(spaces, quotes, ; % $ and braces would break nginx or systemd syntax)"
+        )
+    if any(part == ".." for part in value.split("/")):
+        raise ValueError("must not contain '..' segments")
+    return value
+
+
+def forwarded_ip(value: str) -> str:
+    no_control(value)
+    if value in ("*", "unix:"):
+        return value
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError as exc:
+        raise ValueError("must be an IP address, a CIDR network, '*' or 'unix:'") from exc
+    return value
+
+
+def matching(pattern: str, what: str) -> Callable[[str], str]:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        no_control(value)
+        if not compiled.fullmatch(value):
+            raise ValueError(f"must be {what}")
+        return value
+
+    return check
+
+
+#: label -> check; the label also names the type in the README's settings reference.
+CHECKS: dict[str, Callable[[str], str]] = {
+    "nginx token": nginx_token,
+    "absolute path": safe_path,
+    "one-line text": no_control,
+    "IP/CIDR, * or unix:": forwarded_ip,
+    "variable name": matching(r"[A-Za-z_][A-Za-z0-9_]*", "a variable name (letters, digits, _)"),
+    "app name": matching(
+        r"[a-z][a-z0-9-]{0,30}[a-z0-9]", "2-32 lowercase letters, digits or '-', starting with a letter"
+    ),
+    "user/group name": matching(r"[a-z_][a-z0-9_-]{0,31}", "a user or group name (lowercase letters, digits, _ -)"),
+    "module:attr": matching(
+        r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", "'module:attribute', e.g. 'myapp.main:app'"
+    ),
+    "host name": matching(
+        r"_|(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*",
+        "a host name such as 'example.com' or '*.example.com', or '_'",
+    ),
+    "URL path": matching(r"/([A-Za-z0-9._~-]+/?)*", "a URL path such as '/static/' (letters, digits, . _ ~ - /)"),
+    "size (16m)": matching(r"[0-9]+[kKmMgG]?", "a size such as 512k, 16m or 1g"),
+    "rate (10r/s)": matching(r"[0-9]+r/[sm]", "a rate such as 10r/s or 30r/m"),
+    "nginx time": matching(r"off|max|epoch|[0-9]+(ms|s|m|h|d|w|M|y)?", "an nginx time such as 7d, 1h, max or off"),
+    "host or IP": matching(r"[A-Za-z0-9.:_-]+", "an IP address or host name"),
+    "header name": matching(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", "an HTTP header name (RFC 9110 token)"),
+}
