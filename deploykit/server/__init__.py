@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
-
-from deploykit.errors import SettingsError, UsageError
+from deploykit.errors import UsageError
 from deploykit.server import logs
 from deploykit.server.config import ServerConfig
 from deploykit.server.loader import import_app, load_env_file
+from deploykit.server.options import ServerOptions, validate
 from deploykit.server.server import Server
-from deploykit.settings.server import ServerSettings
-
-
-def server_settings(options: Mapping[str, Any], source: str = "options") -> ServerSettings:
-    """Validate serve options; errors name the option as the user typed it."""
-    try:
-        return ServerSettings.model_validate(dict(options))
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            name = str(err["loc"][0]) if err["loc"] else "?"
-            flag = "--" + name.replace("_", "-") if source == "command line" else name
-            message = (
-                "unknown option" if err["type"] == "extra_forbidden" else str(err["msg"]).removeprefix("Value error, ")
-            )
-            problems.append(f"{source}: {flag} = {err.get('input')!r}: {message}")
-        raise SettingsError(f"{len(problems)} invalid server option(s)", problems=tuple(problems)) from exc
 
 
 def run(
@@ -40,7 +22,7 @@ def run(
     **options: Any,
 ) -> int:
     """Serve APP until stopped; returns the process exit code (0, or 3 when startup failed)."""
-    settings = server_settings(options, source)
+    settings = validate(options, source)
     if settings.workers > 1:
         raise UsageError(
             "--workers > 1 needs the multi-worker supervisor, which is not built yet",
@@ -53,4 +35,4 @@ def run(
     return Server(ServerConfig.build(settings, asgi_app)).run()
 
 
-__all__ = ["ServerConfig", "run", "server_settings"]
+__all__ = ["ServerConfig", "ServerOptions", "run", "validate"]

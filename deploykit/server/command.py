@@ -1,4 +1,4 @@
-"""`deploykit serve`: uvicorn's flags, validated by the shared ServerSettings model.
+"""`deploykit serve`: uvicorn's flags, validated against the shared ServerSettings model.
 
 Parsed with argparse rather than typer: `deploykit serve` is started on every
 deploy and restart, and skipping typer, rich and the toolkit's imports makes
@@ -9,6 +9,7 @@ are not given are left out, so defaults come from the model alone.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,9 +85,14 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         given["forwarded_allow_ips"] = [ip.strip() for ip in given["forwarded_allow_ips"].split(",") if ip.strip()]
     if "header" in given:
         given["headers"] = dict(_header(h) for h in given.pop("header"))
+    for name in _PATHS & given.keys():
+        given[name] = os.path.abspath(given[name])  # relative paths, as uvicorn users pass them
     if "reload_dirs" in given:
         given["reload_dirs"] = [str(Path(d).resolve()) for d in given["reload_dirs"]]
     return given
+
+
+_PATHS = {"uds", "env_file", "ssl_keyfile", "ssl_certfile", "ssl_ca_certs", "log_config"}
 
 
 def main(argv: Sequence[str]) -> int:

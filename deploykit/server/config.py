@@ -1,16 +1,18 @@
-"""ServerConfig: the validated ServerSettings plus what is derived from them
+"""ServerConfig: the validated server options plus what is derived from them
 once at start-up (trusted proxies, header blocks, the SSL context), so the
 per-request path only reads attributes."""
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from deploykit.server.options import ServerOptions
 from deploykit.server.protocols.proxy import TrustedProxies
-from deploykit.settings.server import ServerSettings
+
+if TYPE_CHECKING:
+    import ssl
 
 ASGIApp = Callable[..., Any]
 SERVER_NAME = b"deploykit"
@@ -18,13 +20,13 @@ SERVER_NAME = b"deploykit"
 
 @dataclass(frozen=True)
 class ServerConfig:
-    settings: ServerSettings
+    settings: ServerOptions
     app: ASGIApp
     trusted: TrustedProxies = field(default_factory=TrustedProxies)
     extra_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     @classmethod
-    def build(cls, settings: ServerSettings, app: ASGIApp) -> ServerConfig:
+    def build(cls, settings: ServerOptions, app: ASGIApp) -> ServerConfig:
         extra = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in settings.headers.items())
         return cls(settings, app, TrustedProxies.parse(settings.forwarded_allow_ips), extra)
 
@@ -37,9 +39,10 @@ class ServerConfig:
         s = self.settings
         if s.ssl_certfile is None:
             return None
+        import ssl  # only TLS servers pay for it
+
         context = ssl.SSLContext(s.ssl_version)
-        password = s.ssl_keyfile_password.get_secret_value() if s.ssl_keyfile_password else None
-        context.load_cert_chain(s.ssl_certfile, s.ssl_keyfile, password)
+        context.load_cert_chain(s.ssl_certfile, s.ssl_keyfile, s.ssl_keyfile_password)
         context.verify_mode = ssl.VerifyMode(s.ssl_cert_reqs)
         if s.ssl_ca_certs:
             context.load_verify_locations(s.ssl_ca_certs)

@@ -21,10 +21,10 @@ from collections.abc import Callable
 
 from deploykit.errors import DeployKitError
 from deploykit.server.config import ServerConfig
+from deploykit.server.options import ServerOptions
 from deploykit.server.protocols.connection import HTTPConnection
 from deploykit.server.protocols.lifespan import Lifespan
 from deploykit.server.state import ServerState
-from deploykit.settings.server import ServerSettings
 
 logger = logging.getLogger("deploykit.error")
 EXIT_STARTUP_FAILED = 3
@@ -62,7 +62,7 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.new_event_loop
 
 
-def bind(settings: ServerSettings) -> socket.socket:
+def bind(settings: ServerOptions) -> socket.socket:
     """The listening socket: an inherited fd, a unix socket path, or host:port."""
     try:
         if settings.fd is not None:

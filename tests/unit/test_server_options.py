@@ -1,0 +1,89 @@
+"""`deploykit serve` validates without pydantic; these tests keep its rules
+identical to the ServerSettings model it is generated from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from deploykit.errors import SettingsError
+from deploykit.server.options import ServerOptions, validate
+from deploykit.server.options_spec import SPEC
+from deploykit.settings.codegen import generate
+from deploykit.settings.server import ServerSettings
+
+GENERATED = Path(__file__).resolve().parents[2] / "deploykit" / "server" / "options_spec.py"
+
+
+def test_generated_spec_is_current() -> None:
+    assert GENERATED.read_text() == generate(), "run: python -m deploykit.settings.codegen > " + str(GENERATED)
+
+
+def test_defaults_match_the_model() -> None:
+    model = ServerSettings()
+    options = ServerOptions()
+    for name in ServerSettings.model_fields:
+        expected = getattr(model, name)
+        if hasattr(expected, "get_secret_value"):
+            expected = expected.get_secret_value()
+        assert getattr(options, name) == expected, name
+
+
+def samples(name: str) -> list[Any]:
+    """Values near and past each field's edges, of right and wrong types."""
+    spec = SPEC[name]
+    found: list[Any] = [None, True, "x", 1, 1.5, "", ["a"], {"a": "b"}, "/abs/path", "bad; {}", "a\nb", [1], {"A": 1}]
+    for bound in ("ge", "gt", "le"):
+        if bound in spec:
+            found += [spec[bound] - 1, spec[bound], spec[bound] + 1, str(spec[bound])]
+    found += list(spec.get("choices", ())) + ["bogus"]
+    if spec["kind"] == "list":
+        found += [("127.0.0.1", "unix:"), ["10.0.0.0/8", "*"], ["nope"], ["/a", "/b"], ["a\nb"]]
+    if spec["kind"] == "dict":
+        found += [{"X-Ok": "v"}, {"bad name": "v"}, {"X-A": "v\r\nInjected: 1"}]
+    return found
+
+
+def accepts_model(name: str, value: Any) -> bool:
+    try:
+        ServerSettings.model_validate({name: value})
+    except ValidationError:
+        return False
+    return True
+
+
+def accepts_options(name: str, value: Any) -> bool:
+    try:
+        validate({name: value})
+    except SettingsError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", sorted(set(SPEC) - {"ssl_keyfile", "ssl_certfile"}))  # paired: test_tls_pair
+def test_same_values_accepted_and_rejected(name: str) -> None:
+    disagree = [v for v in samples(name) if accepts_model(name, v) != accepts_options(name, v)]
+    assert disagree == [], f"{name}: model and serve options disagree on {disagree!r}"
+
+
+def test_tls_pair() -> None:
+    for values in ({"ssl_keyfile": "/k"}, {"ssl_certfile": "/c"}):
+        with pytest.raises(SettingsError) as info:
+            validate(values)
+        assert info.value.problems == ("options: ssl_keyfile and ssl_certfile must be set together",)
+        with pytest.raises(ValidationError):
+            ServerSettings.model_validate(values)
+    assert validate({"ssl_keyfile": "/k", "ssl_certfile": "/c"}).ssl_certfile == "/c"
+
+
+def test_errors_name_the_flag_and_use_the_models_wording() -> None:
+    with pytest.raises(SettingsError) as info:
+        validate({"port": 70000, "http": "fast", "nope": 1}, source="command line")
+    assert info.value.problems == (
+        "command line: --port = 70000: Input should be less than or equal to 65535",
+        "command line: --http = 'fast': Input should be 'auto' or 'httptools' or 'h11'",
+        "command line: --nope = 1: unknown option",
+    )
