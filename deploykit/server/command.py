@@ -56,7 +56,7 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--log-level", {"choices": ["critical", "error", "warning", "info", "debug", "trace"], "help": "[info]"}),
     ("--log-config", {"help": "logging config: .json/.yaml (dictConfig) or .ini (fileConfig)"}),
     ("--access-log", {"action": _BOOL, "help": "one log line per request [on]"}),
-    ("--access-log-format", {"choices": ["text", "json"], "help": "access log format [text]"}),
+    ("--access-log-format", {"help": "text, json, or a template like '{client} {status} {duration_ms}' [text]"}),
     ("--use-colors", {"action": _BOOL, "help": "colour log output [when a terminal]"}),
     ("--reload", {"action": _BOOL, "help": "restart on code changes (development)"}),
     ("--reload-dir", {"action": "append", "dest": "reload_dirs", "help": "directory to watch (repeat)"}),

@@ -37,31 +37,33 @@ def escape(text: str) -> str:
 def access_line(conn: HTTPConnection, cycle: RequestCycle) -> str:
     scope = cycle.scope
     client = scope.get("client")
-    peer = f"{client[0]}:{client[1]}" if client else "unix"
     target = scope["raw_path"].decode("latin-1")
     if scope["query_string"]:
         target += "?" + scope["query_string"].decode("latin-1")
     millis = (perf_counter() - cycle.start_time) * 1000
-    if conn.settings.access_log_format == "json":
-        return json.dumps(
-            {
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "client": peer,
-                "method": scope["method"],
-                "path": target,
-                "http_version": scope["http_version"],
-                "status": cycle.status,
-                "bytes": cycle.sent,
-                "duration_ms": round(millis, 3),
-            }
-        )
-    request = escape(f"{scope['method']} {target} HTTP/{scope['http_version']}")
-    return f'{escape(peer)} - "{request}" {cycle.status} {cycle.sent} {millis:.2f}ms'
+    fmt = conn.settings.access_log_format
+    if fmt == "text":
+        request = escape(f"{scope['method']} {target} HTTP/{scope['http_version']}")
+        peer = f"{client[0]}:{client[1]}" if client else "unix"
+        return f'{escape(peer)} - "{request}" {cycle.status} {cycle.sent} {millis:.2f}ms'
+    fields = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "client": f"{client[0]}:{client[1]}" if client else "unix",
+        "method": scope["method"],
+        "path": target,
+        "http_version": scope["http_version"],
+        "status": cycle.status,
+        "bytes": cycle.sent,
+        "duration_ms": round(millis, 3),
+    }
+    if fmt == "json":
+        return json.dumps(fields)
+    return fmt.format_map({k: escape(str(v)) for k, v in fields.items()})
 
 
 def configure(level: str, log_config: str | None, use_colors: bool | None, access_format: str = "text") -> None:
     """Plain stderr logging at LEVEL, or the user's --log-config (JSON, YAML or INI).
-    With the JSON access-log format each access line is exactly one JSON object."""
+    With the JSON or a template access-log format each line is exactly that record."""
     logging.addLevelName(TRACE, "TRACE")
     if log_config is not None:
         _load_config(Path(log_config))
@@ -71,7 +73,7 @@ def configure(level: str, log_config: str | None, use_colors: bool | None, acces
         if colors:
             fmt = "\x1b[2m%(asctime)s\x1b[0m %(levelname)s %(message)s"
         _handle("deploykit.error", fmt)
-        _handle("deploykit.access", "%(message)s" if access_format == "json" else fmt)
+        _handle("deploykit.access", fmt if access_format == "text" else "%(message)s")
     numeric = TRACE if level == "trace" else getattr(logging, level.upper())
     logging.getLogger("deploykit.error").setLevel(numeric)
     logging.getLogger("deploykit.access").setLevel(numeric)

@@ -113,6 +113,6 @@ SPEC: dict[str, dict[str, Any]] = {
     'log_level': {'kind': 'choice', 'choices': ('critical', 'error', 'warning', 'info', 'debug', 'trace'), 'default': 'info'},
     'log_config': {'optional': True, 'kind': 'str', 'syntax': 'absolute path', 'default': None},
     'access_log': {'kind': 'bool', 'default': True},
-    'access_log_format': {'kind': 'choice', 'choices': ('text', 'json'), 'default': 'text'},
+    'access_log_format': {'kind': 'str', 'syntax': 'access log format', 'default': 'text'},
     'use_colors': {'optional': True, 'kind': 'bool', 'default': None},
 }

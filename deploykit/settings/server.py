@@ -3,17 +3,19 @@ the server imports (and pydantic builds) only this model at start-up."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from deploykit.settings.base import Model
+from deploykit.settings.syntax import CHECKS
 from deploykit.settings.types import (
     ForwardedIp,
     HeaderName,
     Host,
     NginxToken,
     SafePath,
+    Syntax,
     SystemdValue,
     UrlPrefix,
 )
@@ -71,7 +73,9 @@ class ServerSettings(Model):
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     log_config: SafePath | None = None
     access_log: bool = True
-    access_log_format: Literal["text", "json"] = "text"
+    access_log_format: Annotated[str, AfterValidator(CHECKS["access log format"]), Syntax("access log format")] = Field(
+        default="text", description="text, json, or a template such as '{client} {status} {duration_ms}'"
+    )
     use_colors: bool | None = None
 
     @model_validator(mode="after")

@@ -61,6 +61,22 @@ def forwarded_ip(value: str) -> str:
     return value
 
 
+ACCESS_FIELDS = ("client", "method", "path", "http_version", "status", "bytes", "duration_ms", "time")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def access_log_format(value: str) -> str:
+    """'text', 'json', or a template of {placeholders} from ACCESS_FIELDS."""
+    no_control(value)
+    if value in ("text", "json"):
+        return value
+    names = _PLACEHOLDER.findall(value)
+    unknown = sorted(set(names) - set(ACCESS_FIELDS))
+    if not names or unknown or "{" in _PLACEHOLDER.sub("", value) or "}" in _PLACEHOLDER.sub("", value):
+        raise ValueError(f"must be 'text', 'json' or a template using {{{'}, {'.join(ACCESS_FIELDS)}}}")
+    return value
+
+
 def matching(pattern: str, what: str) -> Callable[[str], str]:
     compiled = re.compile(pattern)
 
@@ -96,5 +112,6 @@ CHECKS: dict[str, Callable[[str], str]] = {
     "rate (10r/s)": matching(r"[0-9]+r/[sm]", "a rate such as 10r/s or 30r/m"),
     "nginx time": matching(r"off|max|epoch|[0-9]+(ms|s|m|h|d|w|M|y)?", "an nginx time such as 7d, 1h, max or off"),
     "host or IP": matching(r"[A-Za-z0-9.:_-]+", "an IP address or host name"),
+    "access log format": access_log_format,
     "header name": matching(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", "an HTTP header name (RFC 9110 token)"),
 }

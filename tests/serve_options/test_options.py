@@ -186,3 +186,37 @@ def test_python_api(tmp_path: Path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
     assert proc.wait(10) == 0
+
+
+def test_access_log_template(serve: Callable[..., Proc]) -> None:
+    proc = serve("--access-log-format", "{method} {path} -> {status} in {duration_ms}ms")
+    proc.wait_ready()
+    get(proc.port, "/templated%1b?q=1")
+    proc.stop()
+    lines = [line for line in proc.log().splitlines() if line.startswith("GET ")]
+    assert len(lines) == 1 and lines[0].startswith("GET /templated%1b?q=1 -> 200 in ")
+    assert "\x1b" not in proc.log()
+
+
+def test_access_log_template_with_unknown_field_is_refused() -> None:
+    proc = subprocess.run([sys.executable, "-m", "deploykit", "serve", APP, "--access-log-format", "{nope}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert (
+        proc.returncode == 1 and "--access-log-format = '{nope}': must be 'text', 'json' or a template" in proc.stderr
+    )
+
+
+def test_log_config_ini(serve: Callable[..., Proc], tmp_path: Path) -> None:
+    log_file = tmp_path / "access-ini.log"
+    path = tmp_path / "log.ini"
+    path.write_text(
+        "[loggers]\nkeys=root,access\n[handlers]\nkeys=file\n[formatters]\nkeys=plain\n"
+        "[logger_root]\nhandlers=\n[logger_access]\nqualname=deploykit.access\nhandlers=file\nlevel=INFO\n"
+        f"[handler_file]\nclass=FileHandler\nargs=('{log_file}',)\nformatter=plain\n"
+        "[formatter_plain]\nformat=ini %(message)s\n"
+    )
+    proc = serve("--log-config", str(path))
+    proc.wait_ready()
+    get(proc.port, "/ini")
+    proc.stop()
+    assert "ini 127.0.0.1:" in log_file.read_text() and '"GET /ini HTTP/1.1" 200' in log_file.read_text()
