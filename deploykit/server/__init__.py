@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -9,8 +10,10 @@ from deploykit.errors import UsageError
 from deploykit.server import logs
 from deploykit.server.config import ServerConfig
 from deploykit.server.loader import import_app, load_env_file
+from deploykit.server.notify import Notifier
 from deploykit.server.options import ServerOptions, validate
-from deploykit.server.server import Server
+from deploykit.server.server import Server, bind, systemd_socket
+from deploykit.server.supervisor import Supervisor
 
 
 def run(
@@ -21,16 +24,27 @@ def run(
     source: str = "options",
     **options: Any,
 ) -> int:
-    """Serve APP until stopped; returns the process exit code (0, or 3 when startup failed)."""
+    """Serve APP until stopped; returns the process exit code (0, or 3 when startup failed).
+
+    One process by default; with ``workers > 1``, or under systemd (NOTIFY_SOCKET
+    set, so HUP, READY=1 and the watchdog work), a supervisor forks the workers."""
     settings = validate(options, source)
-    if settings.workers > 1:
-        raise UsageError(
-            "--workers > 1 needs the multi-worker supervisor, which is not built yet",
-            hint="use Gunicorn with deploykit's worker class (run_mode = gunicorn) for several workers",
-        )
     logs.configure(settings.log_level, settings.log_config, settings.use_colors, settings.access_log_format)
+    if settings.reload:
+        raise UsageError("--reload is not built yet", hint="restart the server by hand for now")
     if settings.env_file is not None:
         load_env_file(settings.env_file)
+    if settings.fd is None and settings.uds is None:
+        inherited = systemd_socket()
+        if inherited is not None:
+            settings = dataclasses.replace(settings, fd=inherited)
+    if settings.workers > 1 or Notifier().enabled:
+        sock = bind(settings)
+
+        def build() -> ServerConfig:
+            return ServerConfig.build(settings, import_app(app, factory=factory, app_dir=app_dir))
+
+        return Supervisor(settings, build, sock).run()
     asgi_app = import_app(app, factory=factory, app_dir=app_dir)
     return Server(ServerConfig.build(settings, asgi_app)).run()
 

@@ -34,7 +34,12 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--workers", {"type": int, "help": "worker processes [1]"}),
     ("--root-path", {"help": "ASGI root_path when mounted below a prefix"}),
     ("--limit-concurrency", {"type": int, "help": "answer 503 beyond this many requests in flight"}),
-    ("--limit-max-requests", {"type": int, "help": "exit after this many requests"}),
+    ("--limit-max-requests", {"type": int, "help": "a worker exits (and is replaced) after this many requests"}),
+    ("--limit-max-requests-jitter", {"type": int, "help": "add up to this many to each worker's limit [0]"}),
+    (
+        "--timeout-worker-healthcheck",
+        {"type": float, "help": "replace a worker whose event loop is stuck this long [10]"},
+    ),
     ("--timeout-keep-alive", {"type": float, "help": "close idle keep-alive connections after N s [5]"}),
     ("--timeout-header-read", {"type": float, "help": "total seconds to receive a request head [10]"}),
     ("--timeout-graceful-shutdown", {"type": float, "help": "seconds to drain on stop [30]"}),
@@ -100,8 +105,6 @@ def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(list(argv))
     try:
         given = options(args)
-        if given.get("reload"):
-            raise UsageError("--reload is not built yet (issue 6)", hint="restart the server by hand for now")
         from deploykit.server import run
 
         return run(args.app, factory=args.factory, app_dir=args.app_dir, source="command line", **given)

@@ -4,6 +4,7 @@ per-request path only reads attributes."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,10 @@ class ServerConfig:
     def build(cls, settings: ServerOptions, app: ASGIApp) -> ServerConfig:
         extra = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in settings.headers.items())
         return cls(settings, app, TrustedProxies.parse(settings.forwarded_allow_ips), extra)
+
+    def with_request_limit(self, limit: int) -> ServerConfig:
+        """This config with --limit-max-requests set to LIMIT (a worker's jittered limit)."""
+        return dataclasses.replace(self, settings=dataclasses.replace(self.settings, limit_max_requests=limit))
 
     @property
     def max_head(self) -> int:

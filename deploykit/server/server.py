@@ -28,6 +28,7 @@ from deploykit.server.state import ServerState
 
 logger = logging.getLogger("deploykit.error")
 EXIT_STARTUP_FAILED = 3
+SD_LISTEN_FDS_START = 3
 
 # Parsers by --http name, imported only when chosen (h11 costs start-up time).
 PROTOCOLS = {
@@ -92,6 +93,16 @@ def _bind_unix(path: str) -> socket.socket:
     return sock
 
 
+def systemd_socket() -> int | None:
+    """The first socket systemd passed (socket activation), if it was meant for us."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()) or not os.environ.get("LISTEN_FDS", "").isdigit():
+        return None
+    count = int(os.environ.pop("LISTEN_FDS"))
+    os.environ.pop("LISTEN_PID", None)
+    os.environ.pop("LISTEN_FDNAMES", None)
+    return SD_LISTEN_FDS_START if count >= 1 else None
+
+
 def describe(sock: socket.socket, tls: bool) -> str:
     name = sock.getsockname()
     if sock.family == socket.AF_UNIX:
@@ -101,8 +112,9 @@ def describe(sock: socket.socket, tls: bool) -> str:
 
 
 class Server:
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, heartbeat: Callable[[int], None] | None = None) -> None:
         self.config = config
+        self.heartbeat = heartbeat
         self.state = ServerState(config)
         self.stop = asyncio.Event()
         self.force = asyncio.Event()
@@ -128,7 +140,9 @@ class Server:
             return EXIT_STARTUP_FAILED
         listener = sock if sock is not None else bind(self.config.settings)
         server = await self._listen(loop, listener)
-        ticker = loop.create_task(self.state.tick_forever())
+        if self.heartbeat is not None:
+            self.heartbeat(0)  # accepting: ready
+        ticker = loop.create_task(self.state.tick_forever(self.heartbeat))
         max_requests = self.config.settings.limit_max_requests
         if max_requests is not None:
             self.state.on_request_limit(max_requests, self.request_stop)

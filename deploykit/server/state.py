@@ -45,11 +45,15 @@ class ServerState:
         if self.config.settings.date_header:
             self.date_line = b"date: " + formatdate(usegmt=True).encode("ascii") + b"\r\n"
 
-    async def tick_forever(self) -> None:
+    async def tick_forever(self, heartbeat: Callable[[int], None] | None = None) -> None:
+        """Refresh the Date header, enforce deadlines and, under a supervisor,
+        prove the loop is alive: the heartbeat is written from the loop itself."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(TICK)
             self.refresh()
+            if heartbeat is not None:
+                heartbeat(self.total_requests)
             now = loop.time()  # deadlines are set with loop.time() too
             for conn in list(self.connections):
                 if conn.deadline and now >= conn.deadline:

@@ -152,7 +152,7 @@ def test_limit_max_requests_exits_cleanly(serve: Callable[..., Proc]) -> None:
         (["--port", "70000"], "--port = 70000: Input should be less than or equal to 65535"),
         (["--forwarded-allow-ips", "not-an-ip"], "--forwarded-allow-ips"),
         (["--header", "nocolon"], "expected NAME:VALUE"),
-        (["--workers", "2"], "--workers > 1"),
+        (["--workers", "0"], "--workers = 0: Input should be greater than or equal to 1"),
     ],
 )
 def test_bad_options_are_one_clear_error(flags: list[str], message: str) -> None:

@@ -31,6 +31,7 @@ logger = logging.getLogger("deploykit.error")
 access_logger = logging.getLogger("deploykit.access")
 
 HIGH_WATER = 65536
+SHUTDOWN_GRACE = 0.5  # idle connections close this long after a stop (plus up to one tick)
 _ASGI = {"version": "3.0", "spec_version": "2.4"}
 
 
@@ -54,6 +55,7 @@ class HTTPConnection(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
         self.pending_error: RequestRejected | None = None
         self.closing = False
+        self.draining = False
         self.write_paused = False
         self.read_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
@@ -210,7 +212,7 @@ class HTTPConnection(asyncio.Protocol):
         if self.settings.access_log:
             access_logger.info(access_line(self, cycle))
         self.cycle = None
-        if not cycle.keep_alive or cycle.more_body or self.closing:
+        if not cycle.keep_alive or cycle.more_body or self.closing or self.draining:
             self.queue.clear()
             self.close()
             return
@@ -225,8 +227,6 @@ class HTTPConnection(asyncio.Protocol):
             timeout = self.settings.timeout_keep_alive if self.idle else self.settings.timeout_header_read
             self.deadline = self.loop.time() + timeout
             self._resume_reading()
-        if state.should_exit and self.cycle is None:
-            self.close()
 
     def app_failed(self, cycle: RequestCycle, exc: BaseException | None) -> None:
         if cycle.disconnected and not isinstance(exc, Exception):
@@ -246,12 +246,15 @@ class HTTPConnection(asyncio.Protocol):
 
     # -- closing ------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """Server is stopping: close now if idle, else after the current response."""
-        if self.cycle is None:
-            self.close()
-        else:
-            self.closing = True
+        """Server is stopping. A busy connection closes after its current response
+        (sent with ``connection: close``). An idle one closes after a short grace,
+        so a request already on its way is answered (with close) instead of
+        meeting a reset — this is what makes rolling restarts lose nothing."""
+        self.draining = True
+        if self.cycle is not None:
             self.cycle.keep_alive = False
+        else:
+            self.deadline = self.loop.time() + SHUTDOWN_GRACE
 
     def expire(self) -> None:
         """A deadline passed: header-read or keep-alive timeout."""

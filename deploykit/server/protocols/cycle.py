@@ -231,7 +231,7 @@ class RequestCycle:
             for ename, evalue in extra:
                 if ename not in names:
                     out += ename + b": " + evalue + b"\r\n"
-        if not self.keep_alive or self.conn.closing:
+        if not self.keep_alive or self.conn.closing or self.conn.draining:
             self.keep_alive = False
             out += b"connection: close\r\n\r\n"
         elif not self.http_11:

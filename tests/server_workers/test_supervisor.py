@@ -1,0 +1,299 @@
+"""The multi-worker supervisor, with real processes and real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = "tests.server_workers.apps:app"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def children(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
+    return {int(p) for p in out.stdout.split()}
+
+
+def get(port: int, path: str = "/", timeout: float = 5) -> tuple[int, str]:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class Supervised:
+    def __init__(self, tmp: Path, *flags: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.log_path = tmp / f"supervisor-{self.port}.log"
+        argv = [sys.executable, "-m", "deploykit", "serve", APP, "--port", str(self.port), *flags]
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log, env={**os.environ, **(env or {})})
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def workers(self) -> set[int]:
+        return children(self.proc.pid)
+
+    def wait_workers(self, count: int, timeout: float = 15) -> set[int]:
+        if self.proc.poll() is not None:
+            pytest.fail(f"supervisor exited {self.proc.returncode}: {self.log()}")
+        wait_for(
+            lambda: len(self.workers()) == count and self.log().count(" ready") >= count, timeout, f"{count} workers"
+        )
+        wait_for(lambda: self._answers(), timeout, "an answer")
+        return self.workers()
+
+    def _answers(self) -> bool:
+        try:
+            return get(self.port, timeout=1)[0] == 200
+        except OSError:
+            return False
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
+    started: list[Supervised] = []
+
+    def start(*flags: str, env: dict[str, str] | None = None) -> Supervised:
+        server = Supervised(tmp_path, *flags, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            for pid in server.workers():
+                os.kill(pid, signal.SIGKILL)
+            server.proc.kill()
+            server.proc.wait()
+
+
+class Load:
+    """Keep-alive clients hammering the server from threads; counts failures."""
+
+    def __init__(self, port: int, clients: int = 8) -> None:
+        self.port = port
+        self.ok = 0
+        self.failures: list[str] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
+        for thread in self.threads:
+            thread.start()
+
+    def _client(self) -> None:
+        sock: socket.socket | None = None
+        buffer = b""
+        while not self.stop.is_set():
+            try:
+                if sock is None:
+                    sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                    buffer = b""
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                while b"\r\n\r\n" not in buffer:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        raise ConnectionError("closed before a response")
+                    buffer += chunk
+                head, _, rest = buffer.partition(b"\r\n\r\n")
+                length = int(head.split(b"content-length: ")[1].split(b"\r\n")[0])
+                while len(rest) < length:
+                    rest += sock.recv(65536)
+                buffer = rest[length:]
+                if not head.startswith(b"HTTP/1.1 200"):
+                    self.failures.append(head.split(b"\r\n")[0].decode())
+                self.ok += 1
+                if b"connection: close" in head.lower():
+                    sock.close()
+                    sock = None
+            except OSError as exc:
+                self.failures.append(repr(exc))
+                if sock is not None:
+                    sock.close()
+                sock = None
+        if sock is not None:
+            sock.close()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(10)
+
+
+def test_workers_share_the_socket_and_stop_on_term(supervised: Callable[..., Supervised]) -> None:
+    server = supervised("--workers", "2")
+    workers = server.wait_workers(2)
+    answered = {get(server.port)[1] for _ in range(40)}
+    assert answered <= {str(p) for p in workers}
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(15) == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def test_a_dead_worker_is_replaced(supervised: Callable[..., Supervised]) -> None:
+    server = supervised("--workers", "2")
+    workers = server.wait_workers(2)
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: len(server.workers() - {victim}) == 2, 10, "a replacement worker")
+    assert get(server.port)[0] == 200
+    assert f"worker {victim} died" in server.log()
+
+
+def test_hup_is_a_rolling_restart_that_loses_no_request(supervised: Callable[..., Supervised]) -> None:
+    server = supervised("--workers", "2")
+    old = server.wait_workers(2)
+    load = Load(server.port)
+    time.sleep(0.5)
+    server.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: not (server.workers() & old) and len(server.workers()) == 2, 15, "new workers")
+    time.sleep(0.5)
+    load.finish()
+    assert load.failures == []
+    assert load.ok > 100
+    assert "rolling restart" in server.log()
+
+
+def test_ttin_and_ttou_change_the_worker_count(supervised: Callable[..., Supervised]) -> None:
+    server = supervised("--workers", "2")
+    server.wait_workers(2)
+    server.proc.send_signal(signal.SIGTTIN)
+    server.wait_workers(3)
+    server.proc.send_signal(signal.SIGTTOU)
+    wait_for(lambda: len(server.workers()) == 2, 10, "two workers")
+    server.proc.send_signal(signal.SIGTTOU)  # one at a time: identical pending signals merge
+    wait_for(lambda: len(server.workers()) == 1, 10, "one worker")
+    assert get(server.port)[0] == 200
+
+
+def test_a_blocked_event_loop_is_detected_and_replaced(supervised: Callable[..., Supervised]) -> None:
+    server = supervised("--workers", "2", "--timeout-worker-healthcheck", "2")
+    workers = server.wait_workers(2)
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as blocker:
+        blocker.sendall(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: "unresponsive" in server.log(), 8, "the health check")
+    took = time.monotonic() - started
+    assert took < 2 + 1.5, f"blocked worker noticed after {took:.1f}s"
+    wait_for(lambda: len(server.workers() - workers) >= 1 and len(server.workers()) == 2, 10, "a replacement")
+    assert get(server.port)[0] == 200
+
+
+def test_max_requests_recycles_workers_without_failures(supervised: Callable[..., Supervised]) -> None:
+    server = supervised("--workers", "2", "--limit-max-requests", "50", "--limit-max-requests-jitter", "10")
+    first = server.wait_workers(2)
+    load = Load(server.port, clients=4)
+    wait_for(lambda: load.ok > 400, 30, "400 requests")
+    load.finish()
+    assert load.failures == []
+    assert not (server.workers() & first)
+    assert "exited after serving its request limit" in server.log()
+
+
+def test_failing_startup_stops_the_supervisor(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "deploykit", "serve", "tests.server.apps:lifespan_fail", "--workers", "2"]
+    proc = subprocess.run([*argv, "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3
+    assert "db down" in proc.stderr
+
+
+def test_sd_notify_ready_reloading_stopping(supervised: Callable[..., Supervised], tmp_path: Path) -> None:
+    path = str(tmp_path / "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(path)
+    listener.settimeout(10)
+    server = supervised("--workers", "2", env={"NOTIFY_SOCKET": path})
+
+    def until(field: str) -> list[str]:
+        seen = []
+        while True:
+            message = listener.recv(4096).decode().split("\n")
+            seen += message
+            if field in message:
+                return seen
+
+    ready = until("READY=1")
+    assert any(f.startswith("STATUS=2 workers") for f in ready)
+    assert f"MAINPID={server.proc.pid}" in ready
+    server.proc.send_signal(signal.SIGHUP)
+    assert "RELOADING=1" in until("RELOADING=1")
+    until("READY=1")
+    server.proc.send_signal(signal.SIGTERM)
+    assert "STOPPING=1" in until("STOPPING=1")
+    assert server.proc.wait(15) == 0
+    listener.close()
+
+
+def test_socket_activation(tmp_path: Path) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    fd = listener.fileno()
+    # systemd's layout: the socket is fd 3 and LISTEN_PID is the server's own pid. A tiny
+    # launcher sets that up in the child (never dup2 onto fd 3 here: pytest may own it).
+    launcher = (
+        f"import os, sys; os.dup2({fd}, 3); os.close({fd}); os.environ['LISTEN_PID'] = str(os.getpid()); "
+        f"os.environ['LISTEN_FDS'] = '1'; os.execv(sys.executable, [sys.executable, '-m', 'deploykit', 'serve', "
+        f"'{APP}', '--workers', '2'])"
+    )
+    with (tmp_path / "activated.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-c", launcher], cwd=ROOT, pass_fds=(fd,), stderr=log, stdout=log)
+    listener.close()
+    try:
+        wait_for(lambda: _answers(port), 15, "the socket-activated server")
+        assert get(port)[0] == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(15)
+    assert code == 0, (tmp_path / "activated.log").read_text()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return get(port, timeout=1)[0] == 200
+    except OSError:
+        return False
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(supervised: Callable[..., Supervised]) -> None:
+    server = supervised("--workers", "2")
+    workers = server.wait_workers(2)
+    server.proc.kill()
+    server.proc.wait()
+    wait_for(lambda: not any(_alive(pid) for pid in workers), 10, "orphaned workers to exit")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
