@@ -25,11 +25,12 @@ class ServerConfig:
     app: ASGIApp
     trusted: TrustedProxies = field(default_factory=TrustedProxies)
     extra_headers: tuple[tuple[bytes, bytes], ...] = ()
+    tls: ssl.SSLContext | None = None  # a ready context (Gunicorn's), instead of the ssl_* options
 
     @classmethod
-    def build(cls, settings: ServerOptions, app: ASGIApp) -> ServerConfig:
+    def build(cls, settings: ServerOptions, app: ASGIApp, tls: ssl.SSLContext | None = None) -> ServerConfig:
         extra = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in settings.headers.items())
-        return cls(settings, app, TrustedProxies.parse(settings.forwarded_allow_ips), extra)
+        return cls(settings, app, TrustedProxies.parse(settings.forwarded_allow_ips), extra, tls)
 
     def with_request_limit(self, limit: int) -> ServerConfig:
         """This config with --limit-max-requests set to LIMIT (a worker's jittered limit)."""
@@ -42,6 +43,8 @@ class ServerConfig:
 
     def ssl_context(self) -> ssl.SSLContext | None:
         s = self.settings
+        if self.tls is not None:
+            return self.tls
         if s.ssl_certfile is None:
             return None
         import ssl  # only TLS servers pay for it

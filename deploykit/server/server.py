@@ -120,8 +120,12 @@ class Server:
         self.force = asyncio.Event()
 
     def run(self, sock: socket.socket | None = None) -> int:
+        """Serve on SOCK (shared with other workers), or on a socket bound from the options."""
+        return self.run_sockets([sock] if sock is not None else [])
+
+    def run_sockets(self, socks: list[socket.socket]) -> int:
         with asyncio.Runner(loop_factory=loop_factory(self.config.settings.loop)) as runner:
-            return runner.run(self.serve(sock))
+            return runner.run(self.serve(socks))
 
     def request_stop(self, force: bool = False) -> None:
         self.state.should_exit = True
@@ -129,7 +133,7 @@ class Server:
             self.force.set()
         self.stop.set()
 
-    async def serve(self, sock: socket.socket | None = None) -> int:
+    async def serve(self, socks: list[socket.socket]) -> int:
         loop = asyncio.get_running_loop()
         self.stop, self.force = asyncio.Event(), asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -138,8 +142,7 @@ class Server:
         if not await lifespan.startup():
             logger.error("Application startup failed: %s", lifespan.failed)
             return EXIT_STARTUP_FAILED
-        listener = sock if sock is not None else bind(self.config.settings)
-        server = await self._listen(loop, listener)
+        servers = [await self._listen(loop, s) for s in socks or [bind(self.config.settings)]]
         if self.heartbeat is not None:
             self.heartbeat(0)  # accepting: ready
         ticker = loop.create_task(self.state.tick_forever(self.heartbeat))
@@ -148,13 +151,14 @@ class Server:
             self.state.on_request_limit(max_requests, self.request_stop)
         try:
             await self.stop.wait()
-            server.close()
+            for server in servers:
+                server.close()
             await self._drain(loop)
             if not self.force.is_set():
                 await lifespan.shutdown(self.config.settings.timeout_graceful_shutdown)
         finally:
             ticker.cancel()
-            if sock is None and self.config.settings.uds is not None:
+            if not socks and self.config.settings.uds is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(self.config.settings.uds)
         return 0

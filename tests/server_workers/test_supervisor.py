@@ -2,50 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.server_workers.support import Load, alive, answers, children, free_port, get, wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.server_workers.apps:app"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def children(pid: int) -> set[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
-    return {int(p) for p in out.stdout.split()}
-
-
-def get(port: int, path: str = "/", timeout: float = 5) -> tuple[int, str]:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body.decode()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class Supervised:
@@ -68,10 +40,10 @@ class Supervised:
         wait_for(
             lambda: len(self.workers()) == count and self.log().count(" ready") >= count, timeout, f"{count} workers"
         )
-        wait_for(lambda: self._answers(), timeout, "an answer")
+        wait_for(lambda: self.answers(), timeout, "an answer")
         return self.workers()
 
-    def _answers(self) -> bool:
+    def answers(self) -> bool:
         try:
             return get(self.port, timeout=1)[0] == 200
         except OSError:
@@ -91,60 +63,10 @@ def supervised(tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
     for server in started:
         if server.proc.poll() is None:
             for pid in server.workers():
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             server.proc.kill()
             server.proc.wait()
-
-
-class Load:
-    """Keep-alive clients hammering the server from threads; counts failures."""
-
-    def __init__(self, port: int, clients: int = 8) -> None:
-        self.port = port
-        self.ok = 0
-        self.failures: list[str] = []
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
-        for thread in self.threads:
-            thread.start()
-
-    def _client(self) -> None:
-        sock: socket.socket | None = None
-        buffer = b""
-        while not self.stop.is_set():
-            try:
-                if sock is None:
-                    sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-                    buffer = b""
-                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-                while b"\r\n\r\n" not in buffer:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        raise ConnectionError("closed before a response")
-                    buffer += chunk
-                head, _, rest = buffer.partition(b"\r\n\r\n")
-                length = int(head.split(b"content-length: ")[1].split(b"\r\n")[0])
-                while len(rest) < length:
-                    rest += sock.recv(65536)
-                buffer = rest[length:]
-                if not head.startswith(b"HTTP/1.1 200"):
-                    self.failures.append(head.split(b"\r\n")[0].decode())
-                self.ok += 1
-                if b"connection: close" in head.lower():
-                    sock.close()
-                    sock = None
-            except OSError as exc:
-                self.failures.append(repr(exc))
-                if sock is not None:
-                    sock.close()
-                sock = None
-        if sock is not None:
-            sock.close()
-
-    def finish(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(10)
 
 
 def test_workers_share_the_socket_and_stop_on_term(supervised: Callable[..., Supervised]) -> None:
@@ -268,7 +190,7 @@ def test_socket_activation(tmp_path: Path) -> None:
         proc = subprocess.Popen([sys.executable, "-c", launcher], cwd=ROOT, pass_fds=(fd,), stderr=log, stdout=log)
     listener.close()
     try:
-        wait_for(lambda: _answers(port), 15, "the socket-activated server")
+        wait_for(lambda: answers(port), 15, "the socket-activated server")
         assert get(port)[0] == 200
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -276,24 +198,9 @@ def test_socket_activation(tmp_path: Path) -> None:
     assert code == 0, (tmp_path / "activated.log").read_text()
 
 
-def _answers(port: int) -> bool:
-    try:
-        return get(port, timeout=1)[0] == 200
-    except OSError:
-        return False
-
-
 def test_workers_do_not_outlive_a_killed_supervisor(supervised: Callable[..., Supervised]) -> None:
     server = supervised("--workers", "2")
     workers = server.wait_workers(2)
     server.proc.kill()
     server.proc.wait()
-    wait_for(lambda: not any(_alive(pid) for pid in workers), 10, "orphaned workers to exit")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
+    wait_for(lambda: not any(alive(pid) for pid in workers), 10, "orphaned workers to exit")

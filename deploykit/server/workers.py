@@ -1,0 +1,85 @@
+"""Gunicorn worker classes: ``gunicorn -k deploykit.server.workers.Worker``
+(httptools) or ``deploykit.server.workers.H11Worker`` (pure Python).
+
+Gunicorn's arbiter owns the sockets, the worker count, HUP/TTIN/TTOU and the
+heartbeat timeout; each worker runs deploykit's server on those sockets with
+Gunicorn's settings mapped onto the server options. The heartbeat
+(``self.notify()``) is sent from the event loop's own ticker, so Gunicorn's
+``timeout`` detects a worker whose loop is blocked — its "WORKER TIMEOUT" is
+then a real finding, not a thread that kept answering.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+from gunicorn.workers.base import Worker as GunicornWorker
+
+from deploykit.server import logs
+from deploykit.server.config import ServerConfig
+from deploykit.server.options import ServerOptions, validate
+from deploykit.server.server import Server
+
+_UNLIMITED_LINE = 1_048_576
+
+
+def options_from(cfg: Any, max_requests: int, http: str) -> ServerOptions:
+    """Gunicorn's settings, as deploykit server options."""
+    line = cfg.limit_request_line or _UNLIMITED_LINE
+    header_size = min(max(cfg.limit_request_field_size or 8190, 256) * max(cfg.limit_request_fields, 1), 1_048_576)
+    given: dict[str, Any] = {
+        "http": http,
+        "timeout_keep_alive": cfg.keepalive,
+        "timeout_graceful_shutdown": cfg.graceful_timeout,
+        "max_request_line": min(max(line, 32), _UNLIMITED_LINE),
+        "max_header_size": header_size,
+        "forwarded_allow_ips": _allow_list(cfg.forwarded_allow_ips),
+        "access_log": bool(cfg.accesslog),
+        "log_level": cfg.loglevel.lower() if cfg.loglevel.lower() != "warn" else "warning",
+        "backlog": cfg.backlog,
+    }
+    if max_requests < sys.maxsize:
+        given["limit_max_requests"] = max_requests
+    return validate(given, source="gunicorn config")
+
+
+def _allow_list(value: Any) -> list[str]:
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+class Worker(GunicornWorker):  # type: ignore[misc]  # gunicorn ships no type hints
+    http = "httptools"
+
+    def init_process(self) -> None:
+        # Sockets the arbiter made are blocking; the event loop needs them non-blocking.
+        for listener in self.sockets:
+            listener.sock.setblocking(False)
+        super().init_process()
+
+    def run(self) -> None:
+        options = options_from(self.cfg, self.max_requests, self.http)
+        logs.configure(options.log_level, None, False, options.access_log_format)
+        ssl_context = None
+        if self.cfg.is_ssl:
+            from gunicorn.sock import ssl_context as gunicorn_ssl_context
+
+            ssl_context = gunicorn_ssl_context(self.cfg)
+        config = ServerConfig.build(options, self.wsgi, tls=ssl_context)
+        server = Server(config, heartbeat=self._heartbeat)
+        self.server = server
+        code = server.run_sockets([listener.sock for listener in self.sockets])
+        sys.exit(code)
+
+    def _heartbeat(self, count: int) -> None:
+        self.notify()
+        if self.ppid != os.getppid():  # the arbiter died: stop instead of lingering
+            self.log.info("Parent changed, shutting down: %s", self)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+class H11Worker(Worker):
+    http = "h11"
