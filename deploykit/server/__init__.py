@@ -6,7 +6,6 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from deploykit.errors import UsageError
 from deploykit.server import logs
 from deploykit.server.config import ServerConfig
 from deploykit.server.loader import import_app, load_env_file
@@ -30,23 +29,23 @@ def run(
     set, so HUP, READY=1 and the watchdog work), a supervisor forks the workers."""
     settings = validate(options, source)
     logs.configure(settings.log_level, settings.log_config, settings.use_colors, settings.access_log_format)
-    if settings.reload:
-        raise UsageError("--reload is not built yet", hint="restart the server by hand for now")
     if settings.env_file is not None:
         load_env_file(settings.env_file)
     if settings.fd is None and settings.uds is None:
         inherited = systemd_socket()
         if inherited is not None:
             settings = dataclasses.replace(settings, fd=inherited)
+
+    def build() -> ServerConfig:
+        return ServerConfig.build(settings, import_app(app, factory=factory, app_dir=app_dir))
+
+    if settings.reload:
+        from deploykit.server.reload import Reloader
+
+        return Reloader(settings, build, bind(settings)).run()
     if settings.workers > 1 or Notifier().enabled:
-        sock = bind(settings)
-
-        def build() -> ServerConfig:
-            return ServerConfig.build(settings, import_app(app, factory=factory, app_dir=app_dir))
-
-        return Supervisor(settings, build, sock).run()
-    asgi_app = import_app(app, factory=factory, app_dir=app_dir)
-    return Server(ServerConfig.build(settings, asgi_app)).run()
+        return Supervisor(settings, build, bind(settings)).run()
+    return Server(build()).run()
 
 
 __all__ = ["ServerConfig", "ServerOptions", "run", "validate"]

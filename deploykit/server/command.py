@@ -64,8 +64,10 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--access-log-format", {"help": "text, json, or a template like '{client} {status} {duration_ms}' [text]"}),
     ("--use-colors", {"action": _BOOL, "help": "colour log output [when a terminal]"}),
     ("--reload", {"action": _BOOL, "help": "restart on code changes (development)"}),
-    ("--reload-dir", {"action": "append", "dest": "reload_dirs", "help": "directory to watch (repeat)"}),
-    ("--reload-delay", {"type": float, "help": "seconds between reload checks"}),
+    ("--reload-dir", {"action": "append", "dest": "reload_dirs", "help": "directory to watch (repeat) [.]"}),
+    ("--reload-include", {"action": "append", "dest": "reload_includes", "help": "glob to watch (repeat) [*.py]"}),
+    ("--reload-exclude", {"action": "append", "dest": "reload_excludes", "help": "glob to ignore (repeat)"}),
+    ("--reload-delay", {"type": float, "help": "seconds to let changes settle before restarting [0.25]"}),
 ]
 
 
