@@ -803,6 +803,13 @@ def main() -> int:
         cfg.busy_after = machine_busy(list(cfg.busy_before) or sorted(os.sched_getaffinity(0)))
         problems = collect_problems(scenarios, startup)
         report = render(cfg, specs, scenarios, startup, problems)
+        if not cfg.selftest:
+            import process  # bench/process.py: restarts under load, workers, Gunicorn
+
+            log("make bench: process model (HUP and max-requests under load, workers, Gunicorn)")
+            runs = process.run_all()
+            report += "\n" + process.render(runs)
+            problems += process.failures(runs)
     print()
     print(report, end="")
     RESULTS.mkdir(parents=True, exist_ok=True)
