@@ -804,7 +804,8 @@ def main() -> int:
         problems = collect_problems(scenarios, startup)
         report = render(cfg, specs, scenarios, startup, problems)
         if not cfg.selftest:
-            import process  # bench/process.py: restarts under load, workers, Gunicorn
+            sys.path.insert(0, str(ROOT))
+            from bench import process  # restarts under load, workers, Gunicorn
 
             log("make bench: process model (HUP and max-requests under load, workers, Gunicorn)")
             runs = process.run_all()
