@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck unit bench setup system-packages clean
+.PHONY: run test lint typecheck unit workers bench setup system-packages clean
 
 setup: $(STAMP) system-packages
 
@@ -43,7 +43,11 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest --cov --cov-report=term
 
-test: lint typecheck unit
+# The raw-socket HTTP suite again, through the supervisor and 4 forked workers.
+workers: setup
+	SERVE_TEST_TARGET=deploykit-workers $(BIN)/pytest -q tests/server
+
+test: lint typecheck unit workers
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -6,7 +6,9 @@ and whether the server closed the connection (recv() returning b"").
 
 Set SERVE_TEST_TARGET=uvicorn to run the same suite against uvicorn (flags it
 lacks are dropped); that validates the harness, and many strictness tests are
-expected to fail there.
+expected to fail there. SERVE_TEST_TARGET=deploykit-workers runs deploykit
+with ``--workers 4`` (the supervisor and forked workers) — except where the
+flags include ``--limit-concurrency``, a per-process limit, which runs one worker.
 """
 
 from __future__ import annotations
@@ -67,7 +69,10 @@ def server_argv(app: str, http: str, flags: Sequence[str], port: int | None, uds
         return [sys.executable, "-m", "uvicorn", f"tests.server.apps:{app}", *bind, "--http", http] + (
             _translate_for_uvicorn(flags)
         )
-    return [sys.executable, "-m", "deploykit", "serve", f"tests.server.apps:{app}", *bind, "--http", http, *flags]
+    argv = [sys.executable, "-m", "deploykit", "serve", f"tests.server.apps:{app}", *bind, "--http", http, *flags]
+    if TARGET == "deploykit-workers" and "--limit-concurrency" not in flags:
+        argv += ["--workers", "4"]
+    return argv
 
 
 # --------------------------------------------------------------------------- responses
