@@ -35,7 +35,8 @@ def gunicorn_values(settings: Settings) -> dict[str, Any]:
         "limit_request_field_size": g.limit_request_field_size,
         "backlog": g.backlog,
         "worker_tmp_dir": g.worker_tmp_dir,
-        "forwarded_allow_ips": ",".join(settings.server.forwarded_allow_ips),
+        # Gunicorn trusts unix-socket peers by itself and has no "unix:" entry.
+        "forwarded_allow_ips": ",".join(ip for ip in settings.server.forwarded_allow_ips if ip != "unix:"),
         "preload_app": g.preload_app,
         "accesslog": "-" if settings.server.access_log else None,
         "errorlog": "-",

@@ -135,10 +135,5 @@ def render_service(settings: Settings) -> RenderedFile:
 
 
 def render_socket(settings: Settings) -> RenderedFile:
-    content = render_template(
-        "socket.j2",
-        app=settings.app.name,
-        settings=settings,
-        service_unit=settings.paths.service_unit.rsplit("/", 1)[-1],
-    )
+    content = render_template("socket.j2", app=settings.app.name, settings=settings)
     return RenderedFile(path=settings.paths.socket_unit, kind=Kind.SOCKET_UNIT, content=content)

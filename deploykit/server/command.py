@@ -44,7 +44,7 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--timeout-header-read", {"type": float, "help": "total seconds to receive a request head [10]"}),
     ("--timeout-graceful-shutdown", {"type": float, "help": "seconds to drain on stop [30]"}),
     ("--proxy-headers", {"action": _BOOL, "help": "trust X-Forwarded-*/Forwarded from allowed IPs [on]"}),
-    ("--forwarded-allow-ips", {"help": "comma-separated IPs, CIDRs, * or unix: [127.0.0.1,::1]"}),
+    ("--forwarded-allow-ips", {"help": "comma-separated IPs, CIDRs, * or unix: [127.0.0.1,::1,unix:]"}),
     ("--server-header", {"action": _BOOL, "help": "send 'server: deploykit' [on]"}),
     ("--date-header", {"action": _BOOL, "help": "send a Date header [on]"}),
     ("--header", {"action": "append", "metavar": "NAME:VALUE", "help": "default response header (repeat)"}),

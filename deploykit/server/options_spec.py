@@ -34,7 +34,7 @@ class ServerOptions:
     timeout_graceful_shutdown: float = 30
     timeout_worker_healthcheck: float = 10
     proxy_headers: bool = True
-    forwarded_allow_ips: tuple[str, ...] = ('127.0.0.1', '::1')
+    forwarded_allow_ips: tuple[str, ...] = ('127.0.0.1', '::1', 'unix:')
     server_header: bool = True
     date_header: bool = True
     headers: dict[str, str] = field(default_factory=dict)
@@ -86,7 +86,7 @@ SPEC: dict[str, dict[str, Any]] = {
     'timeout_graceful_shutdown': {'gt': 0, 'kind': 'float', 'default': 30},
     'timeout_worker_healthcheck': {'gt': 0, 'kind': 'float', 'default': 10},
     'proxy_headers': {'kind': 'bool', 'default': True},
-    'forwarded_allow_ips': {'kind': 'list', 'item': 'IP/CIDR, * or unix:', 'default': ('127.0.0.1', '::1')},
+    'forwarded_allow_ips': {'kind': 'list', 'item': 'IP/CIDR, * or unix:', 'default': ('127.0.0.1', '::1', 'unix:')},
     'server_header': {'kind': 'bool', 'default': True},
     'date_header': {'kind': 'bool', 'default': True},
     'headers': {'kind': 'dict', 'item': 'header name', 'value': 'one-line text', 'default': {}},

@@ -36,7 +36,7 @@ def options_from(cfg: Any, max_requests: int, http: str) -> ServerOptions:
         "timeout_graceful_shutdown": cfg.graceful_timeout,
         "max_request_line": min(max(line, 32), _UNLIMITED_LINE),
         "max_header_size": header_size,
-        "forwarded_allow_ips": _allow_list(cfg.forwarded_allow_ips),
+        "forwarded_allow_ips": [*_allow_list(cfg.forwarded_allow_ips), "unix:"],  # as Gunicorn: unix peers trusted
         "access_log": bool(cfg.accesslog),
         "log_level": cfg.loglevel.lower() if cfg.loglevel.lower() != "warn" else "warning",
         "backlog": cfg.backlog,
@@ -78,6 +78,11 @@ class Worker(GunicornWorker):  # type: ignore[misc]  # gunicorn ships no type hi
         self.notify()
         if self.ppid != os.getppid():  # the arbiter died: stop instead of lingering
             self.log.info("Parent changed, shutting down: %s", self)
+            os.kill(os.getpid(), signal.SIGTERM)
+        elif not self.alive:
+            # A TERM that arrived while booting met Gunicorn's handler (which only
+            # clears `alive`), not the server's: pass it on to the server, once.
+            self.alive = True
             os.kill(os.getpid(), signal.SIGTERM)
 
 

@@ -46,7 +46,10 @@ class ServerSettings(Model):
     timeout_graceful_shutdown: float = Field(default=30, gt=0)
     timeout_worker_healthcheck: float = Field(default=10, gt=0)
     proxy_headers: bool = True
-    forwarded_allow_ips: tuple[ForwardedIp, ...] = ("127.0.0.1", "::1")
+    forwarded_allow_ips: tuple[ForwardedIp, ...] = Field(
+        default=("127.0.0.1", "::1", "unix:"),
+        description="unix: trusts a unix-socket peer (nginx); only processes the socket's mode admits can connect",
+    )
     server_header: bool = True
     date_header: bool = True
     headers: dict[HeaderName, SystemdValue] = Field(default_factory=dict)

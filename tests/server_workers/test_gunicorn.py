@@ -120,7 +120,7 @@ def test_settings_map_onto_server_options() -> None:
         cfg.set(name, value)
     options = options_from(cfg, 100, "h11")
     assert (options.timeout_keep_alive, options.timeout_graceful_shutdown) == (7, 12)
-    assert options.forwarded_allow_ips == ("10.0.0.1", "10.0.0.2")
+    assert options.forwarded_allow_ips == ("10.0.0.1", "10.0.0.2", "unix:")
     assert options.max_request_line == 1_048_576  # gunicorn's 0 = unlimited
     assert options.max_header_size == 50 * 256
     assert (options.access_log, options.log_level, options.limit_max_requests, options.http) == (

@@ -1,0 +1,45 @@
+"""Keep-alive HTTP load against nginx, run *inside* the container with its own python3.
+
+Usage: python3 load.py SECONDS HOST_HEADER; prints {"ok": N, "failures": [...]} as JSON.
+"""
+
+import http.client
+import json
+import sys
+import threading
+import time
+
+SECONDS, HOST = float(sys.argv[1]), sys.argv[2]
+results = {"ok": 0, "failures": []}
+lock = threading.Lock()
+
+
+def client() -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
+    end = time.monotonic() + SECONDS
+    while time.monotonic() < end:
+        try:
+            conn.request("GET", "/", headers={"Host": HOST})
+            response = conn.getresponse()
+            response.read()
+            with lock:
+                if response.status == 200:
+                    results["ok"] += 1
+                else:
+                    results["failures"].append(response.status)
+            if response.getheader("connection", "").lower() == "close":
+                conn.close()
+        except (OSError, http.client.HTTPException) as exc:
+            with lock:
+                results["failures"].append(repr(exc))
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
+    conn.close()
+
+
+threads = [threading.Thread(target=client) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps(results))
