@@ -47,9 +47,11 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest --cov --cov-report=term
 
-# The raw-socket HTTP suite again, through the supervisor and 4 forked workers.
+# The raw-socket HTTP suite again: through the supervisor and 4 forked workers,
+# and under Gunicorn with deploykit's worker classes.
 workers: setup
 	SERVE_TEST_TARGET=deploykit-workers $(BIN)/pytest -q tests/server
+	SERVE_TEST_TARGET=gunicorn $(BIN)/pytest -q -rs tests/server
 
 test: lint typecheck unit workers
 

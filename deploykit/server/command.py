@@ -85,6 +85,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def flag_options(argv: Sequence[str]) -> dict[str, Any]:
+    """Server options from flags alone (no APP), e.g. $DEPLOYKIT_SERVE_ARGS under Gunicorn."""
+    return options(parser().parse_args(["-", *argv]))
+
+
 def options(args: argparse.Namespace) -> dict[str, Any]:
     """The given flags as ServerSettings fields."""
     given = {k: v for k, v in vars(args).items() if k not in ("app", "factory", "app_dir")}

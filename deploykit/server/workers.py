@@ -3,7 +3,10 @@
 
 Gunicorn's arbiter owns the sockets, the worker count, HUP/TTIN/TTOU and the
 heartbeat timeout; each worker runs deploykit's server on those sockets with
-Gunicorn's settings mapped onto the server options. The heartbeat
+Gunicorn's settings mapped onto the server options (``worker_connections`` is
+``--limit-concurrency``). Options Gunicorn has no setting for go in
+``$DEPLOYKIT_SERVE_ARGS`` as `deploykit serve` flags, e.g.
+``DEPLOYKIT_SERVE_ARGS="--timeout-header-read 5 --no-server-header"``. The heartbeat
 (``self.notify()``) is sent from the event loop's own ticker, so Gunicorn's
 ``timeout`` detects a worker whose loop is blocked — its "WORKER TIMEOUT" is
 then a real finding, not a thread that kept answering.
@@ -12,6 +15,7 @@ then a real finding, not a thread that kept answering.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 from typing import Any
@@ -19,6 +23,7 @@ from typing import Any
 from gunicorn.workers.base import Worker as GunicornWorker
 
 from deploykit.server import logs
+from deploykit.server.command import flag_options
 from deploykit.server.config import ServerConfig
 from deploykit.server.options import ServerOptions, validate
 from deploykit.server.server import Server
@@ -26,10 +31,14 @@ from deploykit.server.server import Server
 _UNLIMITED_LINE = 1_048_576
 
 
-def options_from(cfg: Any, max_requests: int, http: str) -> ServerOptions:
-    """Gunicorn's settings, as deploykit server options."""
+def options_from(cfg: Any, max_requests: int, http: str, extra: str = "") -> ServerOptions:
+    """Gunicorn's settings, as deploykit server options; EXTRA holds `deploykit serve`
+    flags for what Gunicorn has no setting for (from $DEPLOYKIT_SERVE_ARGS), and wins."""
     line = cfg.limit_request_line or _UNLIMITED_LINE
-    header_size = min(max(cfg.limit_request_field_size or 8190, 256) * max(cfg.limit_request_fields, 1), 1_048_576)
+    # Gunicorn limits each field and their count; deploykit limits the whole section. The
+    # total allowed is the product, but no more than 16 KiB unless one field may be larger.
+    field = max(cfg.limit_request_field_size or 8190, 256)
+    header_size = min(field * max(cfg.limit_request_fields, 1), max(16384, field), 1_048_576)
     given: dict[str, Any] = {
         "http": http,
         "timeout_keep_alive": cfg.keepalive,
@@ -40,10 +49,15 @@ def options_from(cfg: Any, max_requests: int, http: str) -> ServerOptions:
         "access_log": bool(cfg.accesslog),
         "log_level": cfg.loglevel.lower() if cfg.loglevel.lower() != "warn" else "warning",
         "backlog": cfg.backlog,
+        "limit_concurrency": cfg.worker_connections,
+        "root_path": cfg.root_path or "",
+        "lifespan": getattr(cfg, "asgi_lifespan", "auto"),
     }
     if max_requests < sys.maxsize:
         given["limit_max_requests"] = max_requests
-    return validate(given, source="gunicorn config")
+    if extra:
+        given.update(flag_options(shlex.split(extra)))
+    return validate(given, source="gunicorn config and $DEPLOYKIT_SERVE_ARGS")
 
 
 def _allow_list(value: Any) -> list[str]:
@@ -53,6 +67,7 @@ def _allow_list(value: Any) -> list[str]:
 
 class Worker(GunicornWorker):  # type: ignore[misc]  # gunicorn ships no type hints
     http = "httptools"
+    alive: bool
 
     def init_process(self) -> None:
         # Sockets the arbiter made are blocking; the event loop needs them non-blocking.
@@ -61,7 +76,7 @@ class Worker(GunicornWorker):  # type: ignore[misc]  # gunicorn ships no type hi
         super().init_process()
 
     def run(self) -> None:
-        options = options_from(self.cfg, self.max_requests, self.http)
+        options = options_from(self.cfg, self.max_requests, self.http, os.environ.get("DEPLOYKIT_SERVE_ARGS", ""))
         logs.configure(options.log_level, None, False, options.access_log_format)
         ssl_context = None
         if self.cfg.is_ssl:

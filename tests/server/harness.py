@@ -6,7 +6,9 @@ and whether the server closed the connection (recv() returning b"").
 
 Set SERVE_TEST_TARGET=uvicorn to run the same suite against uvicorn (flags it
 lacks are dropped); that validates the harness, and many strictness tests are
-expected to fail there. SERVE_TEST_TARGET=deploykit-workers runs deploykit
+expected to fail there. SERVE_TEST_TARGET=gunicorn runs it under Gunicorn with
+deploykit's worker classes (2 workers; the flags go in $DEPLOYKIT_SERVE_ARGS).
+SERVE_TEST_TARGET=deploykit-workers runs deploykit
 with ``--workers 4`` (the supervisor and forked workers) — except where the
 flags include ``--limit-concurrency``, a per-process limit, which runs one worker.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -70,6 +73,14 @@ def server_argv(app: str, http: str, flags: Sequence[str], port: int | None, uds
             _translate_for_uvicorn(flags)
         )
     argv = [sys.executable, "-m", "deploykit", "serve", f"tests.server.apps:{app}", *bind, "--http", http, *flags]
+    if TARGET == "gunicorn":
+        worker = "H11Worker" if http == "h11" else "Worker"
+        where = f"unix:{uds}" if uds is not None else f"127.0.0.1:{port}"
+        workers = "1" if "--limit-concurrency" in flags else "2"  # the limit is per process
+        # --limit-request-line 8190: Gunicorn's own default is 4094; use deploykit's so the same limits apply.
+        return [sys.executable, "-m", "gunicorn", "-k", f"deploykit.server.workers.{worker}", "-w", workers, "-b",
+                where, "--no-control-socket", "--access-logfile", "-", "--limit-request-line", "8190",
+                f"tests.server.apps:{app}"]  # fmt: skip
     if TARGET == "deploykit-workers" and "--limit-concurrency" not in flags:
         argv += ["--workers", "4"]
     return argv
@@ -420,6 +431,8 @@ def launch(app: str, http: str, flags: Sequence[str], log_dir: Path, uds: str | 
     stderr_path, stdout_path = log_dir / f"{stem}.stderr", log_dir / f"{stem}.stdout"
     env = {key: value for key, value in os.environ.items() if not key.startswith("DEPLOYKIT_")}
     env["PYTHONUNBUFFERED"] = "1"
+    if TARGET == "gunicorn":  # every deploykit flag reaches the worker class through the environment
+        env["DEPLOYKIT_SERVE_ARGS"] = shlex.join(flags)
     with stderr_path.open("wb") as err, stdout_path.open("wb") as out:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
     return Server(argv=argv, proc=proc, stderr_path=stderr_path, stdout_path=stdout_path, port=port, uds=uds)

@@ -122,7 +122,7 @@ def test_settings_map_onto_server_options() -> None:
     assert (options.timeout_keep_alive, options.timeout_graceful_shutdown) == (7, 12)
     assert options.forwarded_allow_ips == ("10.0.0.1", "10.0.0.2", "unix:")
     assert options.max_request_line == 1_048_576  # gunicorn's 0 = unlimited
-    assert options.max_header_size == 50 * 256
+    assert options.max_header_size == 50 * 256  # under the 16 KiB cap: Gunicorn's tighter limit wins
     assert (options.access_log, options.log_level, options.limit_max_requests, options.http) == (
         True,
         "warning",
@@ -162,3 +162,12 @@ def test_the_rendered_gunicorn_conf_serves_over_its_socket(tmp_path: Path) -> No
         code = proc.wait(20)
         log.close()
     assert code == 0, (tmp_path / "gunicorn.log").read_text()
+
+
+def test_serve_flags_for_what_gunicorn_lacks() -> None:
+    cfg = Config()
+    cfg.set("keepalive", 7)
+    options = options_from(cfg, sys.maxsize, "httptools", "--timeout-header-read 3 --no-server-header --header X-A:1")
+    assert (options.timeout_header_read, options.server_header, options.headers) == (3, False, {"X-A": "1"})
+    assert options.timeout_keep_alive == 7 and options.limit_max_requests is None
+    assert options.limit_concurrency == 1000  # Gunicorn's worker_connections
