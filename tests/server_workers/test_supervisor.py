@@ -69,12 +69,13 @@ def supervised(tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
             server.proc.wait()
 
 
-def test_workers_share_the_socket_and_stop_on_term(supervised: Callable[..., Supervised]) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_workers_share_the_socket_and_stop_gracefully(supervised: Callable[..., Supervised], stop: int) -> None:
     server = supervised("--workers", "2")
     workers = server.wait_workers(2)
     answered = {get(server.port)[1] for _ in range(40)}
     assert answered <= {str(p) for p in workers}
-    server.proc.send_signal(signal.SIGTERM)
+    server.proc.send_signal(stop)
     assert server.proc.wait(15) == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 
@@ -151,7 +152,7 @@ def test_sd_notify_ready_reloading_stopping(supervised: Callable[..., Supervised
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(path)
     listener.settimeout(10)
-    server = supervised("--workers", "2", env={"NOTIFY_SOCKET": path})
+    server = supervised("--workers", "2", env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})
 
     def until(field: str) -> list[str]:
         seen = []
@@ -164,6 +165,7 @@ def test_sd_notify_ready_reloading_stopping(supervised: Callable[..., Supervised
     ready = until("READY=1")
     assert any(f.startswith("STATUS=2 workers") for f in ready)
     assert f"MAINPID={server.proc.pid}" in ready
+    assert "WATCHDOG=1" in until("WATCHDOG=1")  # WatchdogSec=1 asks for one every 0.5 s
     server.proc.send_signal(signal.SIGHUP)
     assert "RELOADING=1" in until("RELOADING=1")
     until("READY=1")
