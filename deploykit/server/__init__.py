@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any
 
 from deploykit.server import logs
 from deploykit.server.config import ServerConfig
 from deploykit.server.loader import import_app, load_env_file
-from deploykit.server.notify import Notifier
 from deploykit.server.options import ServerOptions, validate
 from deploykit.server.server import Server, bind, systemd_socket
-from deploykit.server.supervisor import Supervisor
 
 
 def run(
@@ -43,7 +42,9 @@ def run(
         from deploykit.server.reload import Reloader
 
         return Reloader(settings, build, bind(settings)).run()
-    if settings.workers > 1 or Notifier().enabled:
+    if settings.workers > 1 or os.environ.get("NOTIFY_SOCKET"):
+        from deploykit.server.supervisor import Supervisor  # only multi-process servers pay for it
+
         return Supervisor(settings, build, bind(settings)).run()
     return Server(build()).run()
 

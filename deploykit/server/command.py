@@ -12,7 +12,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from deploykit.errors import DeployKitError, UsageError
@@ -100,7 +99,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     for name in _PATHS & given.keys():
         given[name] = os.path.abspath(given[name])  # relative paths, as uvicorn users pass them
     if "reload_dirs" in given:
-        given["reload_dirs"] = [str(Path(d).resolve()) for d in given["reload_dirs"]]
+        given["reload_dirs"] = [os.path.realpath(d) for d in given["reload_dirs"]]
     return given
 
 

@@ -7,7 +7,6 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from deploykit.errors import DeployKitError
@@ -22,7 +21,7 @@ def import_app(ref: str | Callable[..., Any], *, factory: bool = False, app_dir:
         module_name, sep, attr = ref.partition(":")
         if not sep or not module_name or not attr:
             raise DeployKitError(f"app {ref!r} must be 'module:attribute'", hint="e.g. deploykit serve myapp.main:app")
-        sys.path.insert(0, str(Path(app_dir or ".").resolve()))
+        sys.path.insert(0, os.path.realpath(app_dir or "."))
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -52,7 +51,8 @@ def load_env_file(path: str) -> dict[str, str]:
     them): '#' comments, optional ``export``, double quotes with \\ " ` $
     escapes, single quotes verbatim. Variables already set are kept."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
     except OSError as exc:
         raise DeployKitError(f"--env-file {path}: {exc.strerror}") from exc
     values = {}

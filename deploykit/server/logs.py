@@ -12,7 +12,6 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +65,7 @@ def configure(level: str, log_config: str | None, use_colors: bool | None, acces
     With the JSON or a template access-log format each line is exactly that record."""
     logging.addLevelName(TRACE, "TRACE")
     if log_config is not None:
-        _load_config(Path(log_config))
+        _load_config(log_config)
     else:
         colors = use_colors if use_colors is not None else sys.stderr.isatty()
         fmt = "%(asctime)s %(levelname)s %(message)s"
@@ -87,14 +86,14 @@ def _handle(name: str, fmt: str) -> None:
     log.propagate = False
 
 
-def _load_config(path: Path) -> None:
+def _load_config(path: str) -> None:
     import configparser
     import logging.config
 
     try:
-        if path.suffix == ".json":
-            logging.config.dictConfig(json.loads(path.read_text()))
-        elif path.suffix in (".yaml", ".yml"):
+        if path.endswith(".json"):
+            logging.config.dictConfig(json.loads(_read(path)))
+        elif path.endswith((".yaml", ".yml")):
             logging.config.dictConfig(_yaml(path))
         else:
             logging.config.fileConfig(path, disable_existing_loggers=False)
@@ -102,9 +101,14 @@ def _load_config(path: Path) -> None:
         raise DeployKitError(f"--log-config {path}: {exc}") from exc
 
 
-def _yaml(path: Path) -> Any:
+def _yaml(path: str) -> Any:
     try:
         import yaml  # type: ignore[import-untyped]  # optional: only for YAML log configs
     except ImportError as exc:
         raise DeployKitError(f"--log-config {path}: YAML needs PyYAML (pip install pyyaml)") from exc
-    return yaml.safe_load(path.read_text())
+    return yaml.safe_load(_read(path))
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
