@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +45,9 @@ class Reloader:
         self.child: int | None = None
 
     def run(self) -> int:
+        # A .pyc records its source's mtime in whole seconds and its size: an edit
+        # within the same second that keeps the size would load the stale .pyc.
+        sys.dont_write_bytecode = True
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.stop.set())
         logger.info("deploykit serve: reloading on changes under %s", ", ".join(map(str, self.dirs)))
