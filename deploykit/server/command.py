@@ -30,7 +30,7 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--ws", {"choices": ["auto", "websockets", "wsproto", "none"], "help": "WebSocket implementation [auto]"}),
     ("--lifespan", {"choices": ["auto", "on", "off"], "help": "ASGI lifespan [auto]"}),
     ("--env-file", {"help": "load KEY=VALUE lines into the environment first"}),
-    ("--workers", {"type": int, "help": "worker processes [1]"}),
+    ("--workers", {"type": int, "help": "worker processes [$WEB_CONCURRENCY or 1]"}),
     ("--root-path", {"help": "ASGI root_path when mounted below a prefix"}),
     ("--limit-concurrency", {"type": int, "help": "answer 503 beyond this many requests in flight"}),
     ("--limit-max-requests", {"type": int, "help": "a worker exits (and is replaced) after this many requests"}),
@@ -96,6 +96,8 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         given["forwarded_allow_ips"] = [ip.strip() for ip in given["forwarded_allow_ips"].split(",") if ip.strip()]
     if "header" in given:
         given["headers"] = dict(_header(h) for h in given.pop("header"))
+    if "workers" not in given and os.environ.get("WEB_CONCURRENCY", "").isdigit():
+        given["workers"] = int(os.environ["WEB_CONCURRENCY"])  # as uvicorn and Gunicorn read it
     for name in _PATHS & given.keys():
         given[name] = os.path.abspath(given[name])  # relative paths, as uvicorn users pass them
     if "reload_dirs" in given:

@@ -63,3 +63,13 @@ def test_factory_is_called() -> None:
 @pytest.mark.parametrize(("raw", "shown"), [("/\x1b[31mred", "/\\x1b[31mred"), ('a"b', "a\\x22b"), ("é", "\\xe9")])
 def test_access_log_escaping(raw: str, shown: str) -> None:
     assert escape(raw) == shown
+
+
+def test_web_concurrency_sets_workers_unless_the_flag_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploykit.server.command import flag_options
+
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    assert flag_options([])["workers"] == 3
+    assert flag_options(["--workers", "5"])["workers"] == 5
+    monkeypatch.setenv("WEB_CONCURRENCY", "")
+    assert "workers" not in flag_options([])
