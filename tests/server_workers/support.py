@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import threading
@@ -105,3 +108,13 @@ def alive(pid: int) -> bool:
             return stat.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """Test teardown: a supervisor or arbiter still running, and its workers, killed."""
+    if proc.poll() is None:
+        for pid in children(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()

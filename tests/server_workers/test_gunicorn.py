@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -18,7 +17,7 @@ from gunicorn.config import Config
 from deploykit.render import Kind, render
 from deploykit.server.workers import options_from
 from tests.conftest import settings_for
-from tests.server_workers.support import Load, alive, children, free_port, get, wait_for
+from tests.server_workers.support import Load, alive, children, free_port, get, kill_tree, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.server_workers.apps:app"
@@ -50,12 +49,7 @@ def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Arbiter]]:
 
     yield start
     for arbiter in started:
-        if arbiter.proc.poll() is None:
-            for pid in arbiter.workers():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            arbiter.proc.kill()
-            arbiter.proc.wait()
+        kill_tree(arbiter.proc)
 
 
 def started(arbiter: Arbiter, port: int, count: int) -> set[int]:

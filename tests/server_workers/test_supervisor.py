@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_workers.support import Load, alive, answers, children, free_port, get, wait_for
+from tests.server_workers.support import Load, alive, answers, children, free_port, get, kill_tree, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.server_workers.apps:app"
@@ -61,12 +60,7 @@ def supervised(tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
 
     yield start
     for server in started:
-        if server.proc.poll() is None:
-            for pid in server.workers():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            server.proc.kill()
-            server.proc.wait()
+        kill_tree(server.proc)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
