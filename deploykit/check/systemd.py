@@ -58,7 +58,7 @@ def check_verify(settings: Settings, bundle: Bundle, workdir: Path) -> CheckResu
                     "info",
                     f"{missing.group(1)} does not exist on this machine yet",
                     file,
-                    "expected before the app's venv is installed (deploykit apply --install-app)",
+                    "expected on a machine where the app's venv is not installed (e.g. in CI)",
                 )
             )
         else:
