@@ -32,6 +32,8 @@ def get(port: int, path: str = "/", timeout: float = 5) -> tuple[int, str]:
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
+    if not data:  # e.g. accepted by a worker that was then killed for being stuck
+        raise ConnectionError("connection closed without a response")
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body.decode()
 
