@@ -138,6 +138,31 @@ def check(
         raise CheckFailed(f"{sum(f.counts for f in report.findings)} finding(s) in the rendered stack")
 
 
+@app.command("plan")
+def plan_cmd(
+    config: Config = None,
+    profile: Profile = None,
+    sets: Sets = None,
+    root: Annotated[Path | None, typer.Option("--root", help="Plan against a tree standing in for / .")] = None,
+) -> None:
+    """Show what apply would change: a diff per file and the service actions.
+    Exit 0 when nothing would change, 3 when changes are pending."""
+    from deploykit.facts import gather
+    from deploykit.host.staging import LocalHost, StagingHost
+    from deploykit.plan import plan
+
+    loaded = _settings(config, profile, sets)
+    bundle = render(loaded.settings)
+    host = StagingHost(root) if root is not None else LocalHost()
+    result = plan(bundle, gather(host, bundle, loaded.settings), loaded.settings)
+    console.show_diff(list(result.diff))
+    if not result.changes:
+        console.info("no changes: the host matches the rendered stack")
+        return
+    console.show_plan([action.describe() for action in result.actions])
+    raise typer.Exit(3)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map every error to one line and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -103,3 +103,9 @@ def show_diff(lines: list[str]) -> None:
 
 def plain(text: str) -> None:
     out().out(text, end="" if text.endswith("\n") else "\n")
+
+
+def show_plan(steps: list[str]) -> None:
+    out().print("[bold]plan:[/]")
+    for number, step in enumerate(steps, 1):
+        out().print(f"  {number}. {escape(step)}")

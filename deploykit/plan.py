@@ -1,0 +1,137 @@
+"""Plan: compare the rendered bundle with the host's facts (pure; no I/O).
+
+The actions are what ``apply`` will do, in order: write files, link the
+nginx site, ``daemon-reload`` when a unit changed, enable the socket, restart
+the service when its unit or environment changed (HUP does not re-read
+either), reload it when only Gunicorn's conf changed, start it when it is not
+running, and reload nginx when its site changed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Literal
+
+from deploykit.facts import HostState
+from deploykit.render.bundle import Bundle, Kind, RenderedFile
+from deploykit.render.envfile import mask_secrets
+from deploykit.settings.model import Settings
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    path: str
+    mode: int
+    owner: str
+    group: str
+    change: Literal["create", "update", "mode"]
+
+    def describe(self) -> str:
+        return f"{self.change} {self.path} ({self.mode:04o} {self.owner}:{self.group})"
+
+
+@dataclass(frozen=True)
+class LinkSite:
+    link: str
+    target: str
+
+    def describe(self) -> str:
+        return f"link {self.link} -> {self.target}"
+
+
+@dataclass(frozen=True)
+class Systemctl:
+    verb: Literal["daemon-reload", "enable --now", "restart", "reload", "start"]
+    unit: str = ""
+
+    def describe(self) -> str:
+        return f"systemctl {self.verb} {self.unit}".rstrip()
+
+
+@dataclass(frozen=True)
+class ReloadNginx:
+    def describe(self) -> str:
+        return "nginx -t, then systemctl reload nginx"
+
+
+Action = WriteFile | LinkSite | Systemctl | ReloadNginx
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    diff: tuple[str, ...]
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.actions)
+
+
+def plan(bundle: Bundle, state: HostState, settings: Settings) -> Plan:
+    writes = [w for f in bundle if (w := _write(f, state)) is not None]
+    changed = {w.path for w in writes}
+    kinds = {f.kind for f in bundle if f.path in changed}
+    actions: list[Action] = list(writes)
+    site = settings.paths.nginx_site
+    if state.site_link != site:
+        actions.append(LinkSite(settings.paths.nginx_site_enabled, site))
+    actions += _services(bundle, state, kinds)
+    if Kind.NGINX_SITE in kinds or state.site_link != site:
+        actions.append(ReloadNginx())
+    secrets = list(settings.app.secrets)
+    return Plan(tuple(actions), tuple(line for f in bundle if f.path in changed for line in _diff(f, state, secrets)))
+
+
+def _write(file: RenderedFile, state: HostState) -> WriteFile | None:
+    current = state.files.get(file.path)
+    if current is None:
+        change: Literal["create", "update", "mode"] = "create"
+    elif current.content != file.content.encode():
+        change = "update"
+    elif current.mode != file.mode or (
+        state.tracks_owners and (current.owner, current.group) != (file.owner, file.group)
+    ):
+        change = "mode"
+    else:
+        return None
+    return WriteFile(file.path, file.mode, file.owner, file.group, change)
+
+
+def _services(bundle: Bundle, state: HostState, kinds: set[Kind]) -> list[Action]:
+    service = bundle.by_kind(Kind.SERVICE_UNIT)
+    socket = bundle.by_kind(Kind.SOCKET_UNIT)
+    assert service is not None
+    name = PurePosixPath(service.path).name
+    actions: list[Action] = []
+    if kinds & {Kind.SERVICE_UNIT, Kind.SOCKET_UNIT}:
+        actions.append(Systemctl("daemon-reload"))
+    if socket is not None:
+        socket_name = PurePosixPath(socket.path).name
+        facts = state.units.get(socket_name)
+        enabled = facts.enabled if facts is not None else None
+        if enabled is False or (enabled is None and state.files.get(socket.path) is None):
+            actions.append(Systemctl("enable --now", socket_name))
+    installed = state.files.get(service.path) is not None
+    running = state.units.get(name)
+    if installed and kinds & {Kind.SERVICE_UNIT, Kind.SOCKET_UNIT, Kind.ENV_FILE}:
+        actions.append(Systemctl("restart", name))  # HUP re-reads neither the unit nor the environment
+    elif installed and Kind.GUNICORN_CONF in kinds:
+        actions.append(Systemctl("reload", name))  # a rolling restart re-reads Gunicorn's conf
+    elif not installed or (running is not None and running.active is False):
+        actions.append(Systemctl("start", name))
+    return actions
+
+
+def _diff(file: RenderedFile, state: HostState, secret_keys: list[str]) -> list[str]:
+    current = state.files.get(file.path)
+    old = current.content.decode("utf-8", "replace") if current is not None else ""
+    new = file.content
+    if file.secret:
+        old, new = mask_secrets(old, secret_keys), mask_secrets(new, secret_keys)
+    return list(
+        difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), f"a{file.path}", f"b{file.path}"
+        )
+    )
