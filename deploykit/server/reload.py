@@ -60,12 +60,15 @@ class Reloader:
         return 0
 
     def _start(self) -> None:
+        stops = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)  # a TERM for the child must not meet our handler
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child, measured by the process tests
             code = 1
             try:
-                for sig in (signal.SIGINT, signal.SIGTERM):
+                for sig in stops:
                     signal.signal(sig, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
                 from deploykit.server.server import Server
 
                 code = Server(self.build()).run(self.sock)
@@ -73,6 +76,7 @@ class Reloader:
                 logger.exception("the app failed to start; waiting for the next change")
             finally:
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
         self.child = pid
 
     def _stop_child(self) -> None:

@@ -378,6 +378,8 @@ class Server:
                 )
             try:
                 self._raw_socket(0.5).close()
+                if self.stderr().count("deploykit serve: listening on") < self._workers():
+                    raise OSError("not every worker is up yet")
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()
@@ -388,6 +390,13 @@ class Server:
                 continue
             self._ready = True
             return self
+
+    def _workers(self) -> int:
+        """Workers to wait for under Gunicorn: a TERM that reaches a worker Gunicorn is
+        still forking can be lost (Gunicorn's race), so tests signal only a settled arbiter."""
+        if TARGET != "gunicorn":
+            return 0
+        return int(self.argv[self.argv.index("-w") + 1])
 
     def connect(self, timeout: float = 3.0) -> RawConn:
         self.wait_ready()

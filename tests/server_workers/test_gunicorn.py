@@ -78,6 +78,7 @@ def test_gunicorn_runs_the_worker_class_and_hup_loses_nothing(gunicorn: Callable
     time.sleep(0.3)
     load.finish()
     assert load.failures == []
+    wait_for(lambda: arbiter.log().count("listening on") >= 4, 15, "the new workers to listen")  # see harness._workers
     arbiter.proc.send_signal(signal.SIGTERM)
     assert arbiter.proc.wait(20) == 0
 
@@ -150,10 +151,14 @@ def test_the_rendered_gunicorn_conf_serves_over_its_socket(tmp_path: Path) -> No
                 return data
 
         wait_for(lambda: unix_get().startswith(b"HTTP/1.1 200"), 15, "a 200 over the unix socket")
+        # Stop only once every worker is up: a TERM that reaches a worker Gunicorn is still
+        # forking can be lost (Gunicorn's own race), and the arbiter then waits graceful_timeout.
+        log_path = tmp_path / "gunicorn.log"
+        wait_for(lambda: log_path.read_text().count("listening on") >= settings.gunicorn.workers, 15, "all workers")
         assert oct(sock_path.stat().st_mode & 0o777) == oct(0o770)  # umask 0o007 from the conf
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(20)
+        code = proc.wait(settings.gunicorn.graceful_timeout + 15)
         log.close()
     assert code == 0, (tmp_path / "gunicorn.log").read_text()
 
