@@ -51,8 +51,10 @@ class Reloader:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.stop.set())
         logger.info("deploykit serve: reloading on changes under %s", ", ".join(map(str, self.dirs)))
+        changes = self._changes()
+        next(changes)  # the watcher runs before the app does: no edit falls in between
         self._start()
-        for changed in self._changes():
+        for changed in changes:
             logger.info("%s changed; restarting", ", ".join(sorted(changed))[:200])
             self._stop_child()
             self._start()
@@ -97,6 +99,7 @@ class Reloader:
         self.child = None
 
     def _changes(self) -> Iterator[set[str]]:
+        """An empty set once watching has begun, then each batch of changed paths."""
         s = self.settings
         try:
             import watchfiles
@@ -104,18 +107,26 @@ class Reloader:
             yield from self._poll()
             return
         debounce = max(int(s.reload_delay * 1000), 50)
+        started = False
         for changes in watchfiles.watch(
             *self.dirs,
             watch_filter=lambda _change, path: matches(path, s.reload_includes, s.reload_excludes),
             debounce=debounce,
             stop_event=self.stop,
             raise_interrupt=False,
+            yield_on_timeout=True,  # an empty set every rust_timeout: the first one says "watching"
+            rust_timeout=100,
         ):
-            yield {path for _change, path in changes}
+            if not started:
+                started = True
+                yield set()
+            if changes:
+                yield {path for _change, path in changes}
 
     def _poll(self) -> Iterator[set[str]]:
         s = self.settings
         seen = self._mtimes()
+        yield set()  # watching
         while not self.stop.wait(max(s.reload_delay, 0.1)):
             now = self._mtimes()
             changed = {p for p in now.keys() | seen.keys() if now.get(p) != seen.get(p)}
