@@ -62,3 +62,27 @@ def test_include_and_exclude_globs() -> None:
     assert not matches("/src/app/notes.txt", ("*.py",), ())
     assert matches("/src/app/templates/a.html", ("*.py", "*.html"), ())
     assert not matches("/src/app/main.pyc", ("*.py",), (".py[cod]", "*.pyc"))
+
+
+def test_polling_fallback_sees_changes_new_and_removed_files(tmp_path: Path) -> None:
+    """The mtime poller used when watchfiles is not importable."""
+    import socket as socket_module
+
+    from deploykit.server.options import validate
+    from deploykit.server.reload import Reloader
+
+    (tmp_path / "a.py").write_text("a = 1\n")
+    settings = validate({"reload_dirs": [str(tmp_path)], "reload_delay": 0.1})
+    with socket_module.socket() as unused:
+        reloader = Reloader(settings, lambda: None, unused)  # type: ignore[arg-type,return-value]
+        changes = reloader._poll()
+        assert next(changes) == set()  # watching
+        time.sleep(0.05)
+        (tmp_path / "a.py").write_text("a = 22\n")
+        (tmp_path / "b.py").write_text("b = 1\n")
+        (tmp_path / "notes.txt").write_text("ignored\n")
+        assert next(changes) == {str(tmp_path / "a.py"), str(tmp_path / "b.py")}
+        (tmp_path / "b.py").unlink()
+        assert next(changes) == {str(tmp_path / "b.py")}
+        reloader.stop.set()
+        assert next(changes, None) is None
