@@ -9,14 +9,13 @@ running, and reload nginx when its site changed.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
 from deploykit.facts import HostState
 from deploykit.render.bundle import Bundle, Kind, RenderedFile
-from deploykit.render.envfile import mask_secrets
+from deploykit.render.envfile import masked_diff
 from deploykit.settings.model import Settings
 
 
@@ -127,11 +126,4 @@ def _services(bundle: Bundle, state: HostState, kinds: set[Kind]) -> list[Action
 def _diff(file: RenderedFile, state: HostState, secret_keys: list[str]) -> list[str]:
     current = state.files.get(file.path)
     old = current.content.decode("utf-8", "replace") if current is not None else ""
-    new = file.content
-    if file.secret:
-        old, new = mask_secrets(old, secret_keys), mask_secrets(new, secret_keys)
-    return list(
-        difflib.unified_diff(
-            old.splitlines(keepends=True), new.splitlines(keepends=True), f"a{file.path}", f"b{file.path}"
-        )
-    )
+    return masked_diff(file.path, old, file.content, file.secret, secret_keys)

@@ -170,14 +170,17 @@ def _files(settings: Settings, bundle: Bundle) -> Iterator[Finding]:
     tls = settings.nginx.tls
     if tls is None:
         return
+    cert_readable = True
     for path in (tls.certificate, tls.certificate_key):
         try:
             with open(path, "rb"):
                 pass
         except OSError as exc:
+            cert_readable = cert_readable and path != tls.certificate
             hint = "issue the certificate first (e.g. certbot certonly --webroot) or fix nginx.tls"
             yield Finding(FILES, "error", f"{path}: cannot read ({exc.strerror})", settings.paths.nginx_site, hint)
-    yield from _certificate_facts(settings)
+    if cert_readable:
+        yield from _certificate_facts(settings)
 
 
 def _user_exists(name: str) -> bool:
@@ -194,10 +197,6 @@ def _certificate_facts(settings: Settings) -> Iterator[Finding]:
     if tls is None or openssl is None:
         return
     cert = tls.certificate
-    try:
-        open(cert, "rb").close()
-    except OSError:
-        return
     if run([openssl, "x509", "-in", cert, "-noout", "-checkend", "0"]).returncode != 0:
         yield Finding(
             FILES, "error", f"{cert}: the certificate has expired or cannot be parsed", settings.paths.nginx_site

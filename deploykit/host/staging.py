@@ -3,7 +3,6 @@ diff against it, and read it as a ``Host`` (``plan --root``)."""
 
 from __future__ import annotations
 
-import difflib
 import grp
 import os
 import pwd
@@ -17,7 +16,7 @@ from typing import Any
 from deploykit.errors import DeployKitError, FileExistsRefused
 from deploykit.host.base import CommandResult, FileFacts
 from deploykit.render.bundle import Bundle, RenderedFile
-from deploykit.render.envfile import mask_secrets
+from deploykit.render.envfile import masked_diff
 
 
 def write_tree(bundle: Bundle, root: Path, *, force: bool = False) -> list[Path]:
@@ -56,15 +55,7 @@ def diff_tree(bundle: Bundle, root: Path, secret_keys: Sequence[str] = ()) -> li
     Secret values are masked on both sides, so a diff never prints them."""
     lines: list[str] = []
     for file in bundle:
-        on_disk = read_text(root / file.relative())
-        current, new = on_disk, file.content
-        if file.secret:
-            current, new = mask_secrets(current, secret_keys), mask_secrets(new, secret_keys)
-        if current == new and on_disk != file.content:
-            new += "# (a secret value differs)\n"
-        lines += difflib.unified_diff(
-            current.splitlines(keepends=True), new.splitlines(keepends=True), f"a{file.path}", f"b{file.path}"
-        )
+        lines += masked_diff(file.path, read_text(root / file.relative()), file.content, file.secret, secret_keys)
     return lines
 
 

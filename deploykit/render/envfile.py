@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 from deploykit.render.bundle import Kind, RenderedFile
@@ -34,3 +35,17 @@ def mask_secrets(content: str, keys: Iterable[str]) -> str:
         key, sep, _ = line.partition("=")
         lines.append(f'{key}="{MASK}"\n' if sep and key in hidden else line)
     return "".join(lines)
+
+
+def masked_diff(path: str, current: str, new: str, secret: bool, keys: Iterable[str]) -> list[str]:
+    """Unified diff of one file from CURRENT to NEW. For a file holding secrets the
+    values are masked on both sides; a change only in a secret is still shown."""
+    old, fresh = current, new
+    if secret:
+        keys = list(keys)
+        old, fresh = mask_secrets(current, keys), mask_secrets(new, keys)
+        if old == fresh and current != new:
+            fresh += "# (a secret value differs)\n"
+    return list(
+        difflib.unified_diff(old.splitlines(keepends=True), fresh.splitlines(keepends=True), f"a{path}", f"b{path}")
+    )

@@ -66,6 +66,8 @@ def test_env_change_restarts_the_service_and_masks_secrets() -> None:
         "systemctl restart demo.service",
     ]
     assert not any("secret" in line for line in result.diff if line.startswith(("+", "-")) and "TOKEN" in line)
+    assert "+# (a secret value differs)\n" in result.diff  # shown, like render --diff, without the values
+    assert not any("old-secret" in line or "new-secret" in line for line in result.diff)
 
 
 def test_nginx_change_reloads_only_nginx() -> None:
