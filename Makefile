@@ -32,10 +32,10 @@ system-packages:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The main job, until `deploykit up` exists: render and check the example app's stack.
+# The main job: the example app's stack, here and without root or systemd: nginx on
+# http://127.0.0.1:8080/ in front of `deploykit serve` on a unix socket; Ctrl-C stops both.
 run: setup
-	$(BIN)/deploykit render -c examples/deploykit.toml --print
-	$(BIN)/deploykit check -c examples/deploykit.toml
+	$(BIN)/deploykit up -c examples/deploykit.toml
 
 lint: setup
 	$(BIN)/ruff check deploykit tests

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from typer.exceptions import TyperException
@@ -15,11 +15,16 @@ from typer.exceptions import TyperException
 from deploykit import console
 from deploykit.check import run_checks
 from deploykit.check.report import to_json, to_junit
-from deploykit.errors import CheckFailed, DeployKitError
+from deploykit.errors import CheckFailed, DeployKitError, UsageError
+from deploykit.host import connect
 from deploykit.host.staging import diff_tree, write_tree
 from deploykit.project import default_name, init_project
 from deploykit.render import render
 from deploykit.settings.load import Loaded, load, shipped_profiles
+
+if TYPE_CHECKING:
+    from deploykit.apply import Deploy
+    from deploykit.plan import Plan
 
 app = typer.Typer(
     name="deploykit",
@@ -48,6 +53,11 @@ Config = Annotated[
 ]
 Profile = Annotated[str | None, typer.Option("--profile", "-p", help="Preset: a shipped name or a .toml path.")]
 Sets = Annotated[list[str] | None, typer.Option("--set", help="Override one setting: section.field=value.")]
+Root = Annotated[Path | None, typer.Option("--root", help="Work on a tree standing in for / (commands not run).")]
+Target = Annotated[str | None, typer.Option("--host", help="local (default) or nsenter:PID (a container's PID 1).")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before changing the host.")]
+Format = Annotated[str, typer.Option("--format", "-f", help="table or json (a report on stdout).")]
+NoHealth = Annotated[bool, typer.Option("--no-health", help="Skip the health check through socket and nginx.")]
 
 
 @app.callback()
@@ -143,17 +153,17 @@ def plan_cmd(
     config: Config = None,
     profile: Profile = None,
     sets: Sets = None,
-    root: Annotated[Path | None, typer.Option("--root", help="Plan against a tree standing in for / .")] = None,
+    root: Root = None,
+    target: Target = None,
 ) -> None:
     """Show what apply would change: a diff per file and the service actions.
     Exit 0 when nothing would change, 3 when changes are pending."""
     from deploykit.facts import gather
-    from deploykit.host.staging import LocalHost, StagingHost
     from deploykit.plan import plan
 
     loaded = _settings(config, profile, sets)
     bundle = render(loaded.settings)
-    host = StagingHost(root) if root is not None else LocalHost()
+    host = connect(root, target)
     result = plan(bundle, gather(host, bundle, loaded.settings), loaded.settings)
     console.show_diff(list(result.diff))
     if not result.changes:
@@ -161,6 +171,104 @@ def plan_cmd(
         return
     console.show_plan([action.describe() for action in result.actions])
     raise typer.Exit(3)
+
+
+@app.command("apply")
+def apply_cmd(
+    config: Config = None,
+    profile: Profile = None,
+    sets: Sets = None,
+    root: Root = None,
+    target: Target = None,
+    yes: Yes = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan (same as `deploykit plan`).")] = False,
+    fmt: Format = "table",
+    install_app: Annotated[
+        str | None, typer.Option("--install-app", help="Install these wheels (a directory on the host) into the venv.")
+    ] = None,
+    no_health: NoHealth = False,
+) -> None:
+    """Install the rendered stack: back up, write atomically, validate, reload
+    the services, health-check; restore everything when a step fails."""
+    if dry_run:
+        plan_cmd(config, profile, sets, root, target)
+        return
+    from deploykit.apply.run import deploy_settings
+
+    loaded = _settings(config, profile, sets)
+    host = connect(root, target)
+    deploy = deploy_settings(
+        loaded.settings, host, install_app=install_app, health=not no_health, progress=_progress(fmt)
+    )
+    _run_deploy(deploy, yes, fmt)
+
+
+@app.command()
+def rollback(
+    config: Config = None,
+    profile: Profile = None,
+    sets: Sets = None,
+    to: Annotated[str | None, typer.Option("--to", help="Release id [default: the one before the current].")] = None,
+    root: Root = None,
+    target: Target = None,
+    yes: Yes = False,
+    fmt: Format = "table",
+    no_health: NoHealth = False,
+) -> None:
+    """Put a kept release back (the same transaction as apply)."""
+    from deploykit.apply.run import deploy_release
+
+    loaded = _settings(config, profile, sets)
+    deploy = deploy_release(loaded.settings, connect(root, target), to, health=not no_health, progress=_progress(fmt))
+    _run_deploy(deploy, yes, fmt)
+
+
+def _progress(fmt: str) -> console.StepLines | None:
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter(f"{fmt!r} is not one of table, json", param_hint="--format")
+    return console.StepLines() if fmt == "table" else None
+
+
+def _run_deploy(deploy: Deploy, yes: bool, fmt: str) -> None:
+    if not yes and not sys.stdin.isatty():
+        raise UsageError("this would change the host; pass --yes when not running interactively")
+
+    def confirm(pending: Plan) -> bool:
+        if yes:
+            return True
+        console.show_diff(list(pending.diff))
+        console.show_plan([action.describe() for action in pending.actions])
+        return console.confirm("Apply these changes?")
+
+    try:
+        report = deploy.run(confirm)
+    finally:
+        if fmt == "json":
+            console.plain(deploy.report.to_json())
+    if fmt == "table":
+        console.apply_summary(report)
+
+
+@app.command("up")
+def up_cmd(
+    config: Config = None,
+    profile: Profile = None,
+    sets: Sets = None,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="nginx's port on 127.0.0.1; 0 picks a free one.")
+    ] = 8080,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Rendered files, socket and logs [default: .deploykit-up beside deploykit.toml]."),
+    ] = None,
+) -> None:
+    """Run the stack here, without root or systemd: nginx on 127.0.0.1:PORT in
+    front of `deploykit serve` on a unix socket, logs followed; Ctrl-C stops both."""
+    from deploykit.settings.load import PROJECT_FILE
+    from deploykit.up import up
+
+    loaded = _settings(config, profile, sets)
+    up(loaded.settings, config=config if config is not None else Path(PROJECT_FILE), port=port, run_dir=run_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ import functools
 import sys
 import traceback
 from collections.abc import Iterable
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -109,3 +110,55 @@ def show_plan(steps: list[str]) -> None:
     out().print("[bold]plan:[/]")
     for number, step in enumerate(steps, 1):
         out().print(f"  {number}. {escape(step)}")
+
+
+class StepLines:
+    """apply's progress: a spinner while a step runs (on a terminal), then one line per step."""
+
+    _MARK = {"ok": "[green]✓[/]", "failed": "[bold red]✗[/]", "skipped": "[dim]-[/]"}
+
+    def __init__(self) -> None:
+        self._status: Any = None
+
+    def start(self, name: str) -> None:
+        if out().is_terminal:
+            self._status = out().status(escape(name))
+            self._status.start()
+
+    def done(self, step: Any) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        detail = f" [dim]{escape(step.detail)}[/]" if step.detail and step.status == "ok" else ""
+        out().print(f"  {self._MARK[step.status]} {escape(step.name)}{detail} [dim]({step.seconds:.2f}s)[/]")
+        if step.status == "failed":
+            for line in step.detail.splitlines():
+                out().print(f"      [red]{escape(line)}[/]")
+
+
+def confirm(question: str) -> bool:
+    return bool(out().input(f"{escape(question)} [y/N] ").strip().lower() in ("y", "yes"))
+
+
+def apply_summary(report: Any) -> None:
+    """The last line of apply/rollback: what happened, and where the release is kept."""
+    if not report.changed:
+        out().print("[green]no changes:[/] the host already runs this stack")
+        return
+    out().print(f"[green]applied[/] release {escape(str(report.release))} ({len(report.actions)} action(s))")
+
+
+_LOG_STYLE = {"serve": "cyan", "access": "green", "nginx": "yellow"}
+
+
+def up_ready(url: str, notes: list[str]) -> None:
+    """`deploykit up`'s banner: the URL, then one line per note."""
+    out().print(f"[bold green]deploykit up:[/] ready on [bold]{escape(url)}[/]")
+    for note in notes:
+        out().print(f"  [dim]{escape(note)}[/]")
+
+
+def log_lines(lines: Iterable[tuple[str, str]]) -> None:
+    """Followed log lines, each prefixed with its source (serve, access, nginx)."""
+    for label, line in lines:
+        out().print(f"[{_LOG_STYLE.get(label, 'dim')}]{label:>6} │[/] {escape(line)}")

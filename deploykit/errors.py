@@ -9,7 +9,12 @@ The tree::
     ├── RenderError                a template failed to render (a bug, or a missing value)
     ├── ToolMissing                nginx / systemd-analyze / gunicorn is not installed
     ├── FileExistsRefused          init/render would overwrite a file without --force
-    └── CheckFailed                exit 3: check found problems (the findings travel with it)
+    ├── UpError                    `deploykit up`: the local stack could not start, or a process of it died
+    │   └── PortInUse              the loopback port is taken
+    ├── CheckFailed                exit 3: check found problems (the findings travel with it)
+    ├── Locked                     another apply/rollback holds the host's deploy lock
+    ├── NoRelease                  rollback: no such release, or nothing to roll back to
+    └── ApplyFailed                a step of apply failed; the host was restored (or says what was not)
 
 Foreign exceptions (OSError, pydantic.ValidationError, tomllib.TOMLDecodeError,
 jinja2 errors, subprocess failures) are translated where they cross into
@@ -66,6 +71,30 @@ class FileExistsRefused(DeployKitError):
     default_hint = "Pass --force to overwrite it."
 
 
+class UpError(DeployKitError):
+    pass
+
+
+class PortInUse(UpError):
+    default_hint = "Pick another with --port N, or --port 0 for any free port."
+
+
 class CheckFailed(DeployKitError):
     exit_code = 3
     default_hint = "Each finding above names the file and what to change."
+
+
+class Locked(DeployKitError):
+    default_hint = "Wait for the other deploy to finish; the lock is released when its process exits."
+
+
+class NoRelease(DeployKitError):
+    default_hint = "`deploykit status` lists the releases kept on the host."
+
+
+class ApplyFailed(DeployKitError):
+    """A step failed. ``restored`` says whether the previous state is back in place."""
+
+    def __init__(self, message: str, *, restored: bool, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.restored = restored

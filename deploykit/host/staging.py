@@ -3,18 +3,15 @@ diff against it, and read it as a ``Host`` (``plan --root``)."""
 
 from __future__ import annotations
 
-import grp
+import contextlib
 import os
-import pwd
-import stat
-import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from deploykit.errors import DeployKitError, FileExistsRefused
-from deploykit.host.base import CommandResult, FileFacts
+from deploykit.host.base import CommandResult
+from deploykit.host.rooted import RootedHost
 from deploykit.render.bundle import Bundle, RenderedFile
 from deploykit.render.envfile import masked_diff
 
@@ -69,56 +66,23 @@ def read_text(path: Path) -> str:
         raise DeployKitError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-class StagingHost:
-    """A directory standing in for ``/`` (``--root DIR``). Commands are recorded,
-    never run, and answer "unknown"; owners are only compared when running as root."""
+class StagingHost(RootedHost):
+    """A directory standing in for ``/`` (``--root DIR``). Files are written under
+    it; commands are recorded, never run, and answer "unknown" (exit -1). Owners
+    are neither set nor compared: the tree is written as whoever runs deploykit."""
+
+    runs_commands = False
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        super().__init__(root, accounts=Path("/"))
         self.commands: list[list[str]] = []
-        self.tracks_owners = os.geteuid() == 0 and root == Path("/")
+        self.tracks_owners = False
 
-    def _path(self, path: str) -> Path:
-        return self.root / path.lstrip("/")
-
-    def read(self, path: str) -> FileFacts | None:
-        target = self._path(path)
-        try:
-            info = target.stat()
-            content = target.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise DeployKitError(f"cannot read {target}: {exc.strerror}") from exc
-        return FileFacts(
-            content, stat.S_IMODE(info.st_mode), _name(pwd.getpwuid, info.st_uid), _name(grp.getgrgid, info.st_gid)
-        )
-
-    def link_target(self, path: str) -> str | None:
-        target = self._path(path)
-        return os.readlink(target) if target.is_symlink() else None
-
-    def run(self, argv: Sequence[str]) -> CommandResult:
+    def run(self, argv: Sequence[str], *, timeout: float = 120) -> CommandResult:
         self.commands.append(list(argv))
         return CommandResult(returncode=-1, stderr="not run: staging root")
 
-
-class LocalHost(StagingHost):
-    """This machine itself: reads ``/`` and runs commands for real."""
-
-    def __init__(self) -> None:
-        super().__init__(Path("/"))
-
-    def run(self, argv: Sequence[str]) -> CommandResult:
-        try:
-            done = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
-        except FileNotFoundError:
-            return CommandResult(127, stderr=f"{argv[0]}: not found")
-        return CommandResult(done.returncode, done.stdout, done.stderr)
-
-
-def _name(lookup: Callable[[int], Any], ident: int) -> str:
-    try:
-        return str(lookup(ident)[0])
-    except KeyError:
-        return str(ident)
+    @contextlib.contextmanager
+    def stream(self, argv: Sequence[str]) -> Iterator[Iterator[str]]:
+        self.commands.append(list(argv))
+        yield iter(())

@@ -77,6 +77,15 @@ def locations(nginx: NginxSettings) -> list[Location]:
     return found
 
 
+def listen_on(nginx: NginxSettings, port: int) -> list[str]:
+    """The `listen` addresses for PORT: nginx.listen_address alone, or every
+    IPv4 address plus [::] when ipv6 is on."""
+    address = nginx.listen_address
+    if address is not None:
+        return [f"[{address}]:{port}" if ":" in address else f"{address}:{port}"]
+    return [str(port), f"[::]:{port}"] if nginx.ipv6 else [str(port)]
+
+
 def render_site(settings: Settings) -> RenderedFile:
     nginx = settings.nginx
     tls = nginx.tls
@@ -92,6 +101,8 @@ def render_site(settings: Settings) -> RenderedFile:
         http2_on=nginx.version >= HTTP2_ON_DIRECTIVE,
         ciphers=INTERMEDIATE_CIPHERS,
         locations=locations(nginx),
+        listen_plain=listen_on(nginx, nginx.listen),
+        listen_tls=listen_on(nginx, nginx.listen_tls),
         server_names=" ".join(nginx.server_names),
     )
     return RenderedFile(path=settings.paths.nginx_site, kind=Kind.NGINX_SITE, content=content)

@@ -19,7 +19,9 @@ from deploykit.settings.types import (
     EnvKey,
     EnvValue,
     Expires,
+    Host,
     ModuleRef,
+    ProjectPath,
     Rate,
     SafePath,
     ServerName,
@@ -95,6 +97,10 @@ class StaticLocation(Model):
     url: UrlPrefix
     path: SafePath
     expires: Expires = "7d"
+    source: ProjectPath | None = Field(
+        default=None,
+        description="where these files live in the project, relative to deploykit.toml; `deploykit up` serves them",
+    )
 
 
 class WebSocketLocation(Model):
@@ -111,6 +117,9 @@ class RateLimit(Model):
 class NginxSettings(Model):
     server_names: tuple[ServerName, ...] = ("_",)
     listen: int = Field(default=80, ge=1, le=65535)
+    listen_address: Host | None = Field(
+        default=None, description="listen on this address only (127.0.0.1, ::1); default: every address"
+    )
     listen_tls: int = Field(default=443, ge=1, le=65535)
     version: tuple[int, int, int] = Field(default=(1, 22, 1), description="nginx version to render for")
     user: UnixName = Field(default="www-data", description="nginx's worker user; owns the socket group")
@@ -187,6 +196,14 @@ class PathSettings(Model):
     state_dir: SafePath = "/var/lib/deploykit/{app}"
 
 
+class DeploySettings(Model):
+    """How `apply` proves and keeps a deploy."""
+
+    health_path: UrlPrefix = Field(default="/", description="GET through the socket and nginx after apply")
+    health_timeout: int = Field(default=30, ge=1, le=600, description="seconds apply waits for a 2xx/3xx answer")
+    keep_releases: int = Field(default=5, ge=1, le=100, description="releases kept under paths.state_dir")
+
+
 class Settings(Model):
     app: AppSettings
     server: ServerSettings = Field(default_factory=ServerSettings)
@@ -194,6 +211,7 @@ class Settings(Model):
     nginx: NginxSettings = Field(default_factory=NginxSettings)
     systemd: SystemdSettings = Field(default_factory=SystemdSettings)
     paths: PathSettings = Field(default_factory=PathSettings)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -93,6 +93,9 @@ def matching(pattern: str, what: str) -> Callable[[str], str]:
 CHECKS: dict[str, Callable[[str], str]] = {
     "nginx token": nginx_token,
     "absolute path": safe_path,
+    "project path": matching(
+        r"[A-Za-z0-9._/@+=,-]+", "a path relative to deploykit.toml, or absolute (letters, digits and . _ / @ + = , -)"
+    ),
     "one-line text": no_control,
     "IP/CIDR, * or unix:": forwarded_ip,
     "variable name": matching(r"[A-Za-z_][A-Za-z0-9_]*", "a variable name (letters, digits, _)"),

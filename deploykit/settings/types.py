@@ -28,6 +28,8 @@ class Syntax:
 NginxToken = Annotated[str, AfterValidator(CHECKS["nginx token"]), Syntax("nginx token")]
 #: An absolute path usable unquoted in nginx, systemd and gunicorn files.
 SafePath = Annotated[str, AfterValidator(CHECKS["absolute path"]), Syntax("absolute path")]
+#: A path in the project, relative to deploykit.toml (or absolute); only read on the machine running deploykit.
+ProjectPath = Annotated[str, AfterValidator(CHECKS["project path"]), Syntax("project path")]
 #: One line of a systemd unit value: anything printable, no newline.
 SystemdValue = Annotated[str, AfterValidator(CHECKS["one-line text"]), Syntax("one-line text")]
 #: A value for /etc/default/<app>: printable; the renderer quotes and escapes it.

@@ -1,54 +1,22 @@
-"""The rendered stack on a real systemd host: socket activation, Type=notify,
+"""The stack `deploykit apply` installed, on a real systemd host: socket activation, Type=notify,
 nginx in front, hardening, and `systemctl reload` under load losing nothing."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from deploykit.host.staging import write_tree
-from deploykit.render import render
-from deploykit.settings.load import load
-from tests.realhost.host import Container, build_wheels, can_boot, container
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "deploykit.toml"
+from tests.realhost.conftest import Deployed
+from tests.realhost.host import Container
 
 pytestmark = pytest.mark.realhost
 
 
 @pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
-    reason = can_boot()
-    if reason is not None:
-        pytest.skip(reason)
-    stage = tmp_path_factory.mktemp("stage")
-    build_wheels(stage / "wheels")
-    shutil.copytree(ROOT / "examples" / "app", stage / "app", ignore=shutil.ignore_patterns("__pycache__", "static"))
-    shutil.copytree(ROOT / "examples" / "app" / "static", stage / "static")
-    shutil.copy(Path(__file__).with_name("load.py"), stage / "load.py")
-    settings = load(project=EXAMPLE, environ={}).settings
-    write_tree(render(settings), stage / "root")
-    with container("deploykit-test", [(stage, "/mnt/stage")], stage / "console.log") as box:
-        box.sh(
-            "python3 -m venv /srv/demo/.venv\n"
-            "/srv/demo/.venv/bin/pip install --quiet --no-index --find-links /mnt/stage/wheels deploykit\n"
-            "cp -r /mnt/stage/app /srv/demo/app && cp -r /mnt/stage/static /srv/demo/static\n"
-            "cp -a /mnt/stage/root/. /\n"
-            "ln -sf /etc/nginx/sites-available/demo.conf /etc/nginx/sites-enabled/demo.conf\n"
-            "nginx -t\n"
-            "systemctl reload nginx\n"
-            "systemctl daemon-reload\n"
-            "systemctl enable --now demo.socket\n"
-            "systemctl start demo.service\n",
-            timeout=300,
-        )
-        yield box
+def host(deployed: Deployed) -> Container:
+    return deployed.box
 
 
 def curl(host: Container, path: str = "/") -> subprocess.CompletedProcess[str]:

@@ -8,6 +8,7 @@ import pytest
 from deploykit.check.consistency import unit_values
 from deploykit.render import Kind, render
 from deploykit.render.gunicorn import gunicorn_values
+from deploykit.render.nginx import render_site
 from deploykit.render.systemd import exec_start
 from tests.conftest import PROFILES, settings_for
 
@@ -109,3 +110,14 @@ def test_app_names_with_dashes_give_valid_nginx_identifiers() -> None:
     text = render(settings).by_kind(Kind.NGINX_SITE).content  # type: ignore[union-attr]
     assert "upstream deploykit_my_app {" in text
     assert "$deploykit_my_app_connection_upgrade" in text
+
+
+def test_listen_address_binds_one_address_only() -> None:
+    def listens(*overrides: str) -> list[str]:
+        site = render_site(settings_for(None, *overrides)).content
+        return [line.strip() for line in site.splitlines() if line.strip().startswith("listen ")]
+
+    assert listens() == ["listen 80;", "listen [::]:80;"]
+    assert listens('nginx.listen_address="127.0.0.1"', "nginx.listen=8080") == ["listen 127.0.0.1:8080;"]
+    tls = ('nginx.tls={certificate="/c.pem", certificate_key="/k.pem"}', 'nginx.listen_address="::1"')
+    assert listens(*tls) == ["listen [::1]:80;", "listen [::1]:443 ssl http2;"]

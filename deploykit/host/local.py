@@ -1,0 +1,21 @@
+"""This machine itself: reads and writes ``/`` and runs commands for real."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from deploykit.host.base import CommandResult
+from deploykit.host.rooted import RootedHost, run_process, stream_process
+
+
+class LocalHost(RootedHost):
+    def __init__(self) -> None:
+        super().__init__(Path("/"))
+
+    def run(self, argv: Sequence[str], *, timeout: float = 120) -> CommandResult:
+        return run_process(argv, timeout)
+
+    def stream(self, argv: Sequence[str]) -> AbstractContextManager[Iterator[str]]:
+        return stream_process(argv)

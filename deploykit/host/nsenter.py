@@ -1,0 +1,35 @@
+"""A systemd container (systemd-nspawn, or any process tree with its own
+mount namespace) reached through its PID 1: files through ``/proc/PID/root``,
+commands through ``nsenter`` with a clean environment. Used by the real-host
+tests, and by users who try a deploy on a local container first
+(``--host nsenter:PID``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from deploykit.errors import DeployKitError
+from deploykit.host.base import CommandResult
+from deploykit.host.rooted import RootedHost, run_process, stream_process
+
+PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class NsenterHost(RootedHost):
+    def __init__(self, leader: int) -> None:
+        root = Path(f"/proc/{leader}/root")
+        if not root.is_dir():
+            raise DeployKitError(f"no process {leader} to enter", hint="Give the container's PID 1 (its leader).")
+        super().__init__(root)
+        self.leader = leader
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        return ["nsenter", "-t", str(self.leader), "-a", "env", "-i", PATH, "LANG=C.UTF-8", *argv]
+
+    def run(self, argv: Sequence[str], *, timeout: float = 120) -> CommandResult:
+        return run_process(self.command(argv), timeout)
+
+    def stream(self, argv: Sequence[str]) -> AbstractContextManager[Iterator[str]]:
+        return stream_process(self.command(argv))

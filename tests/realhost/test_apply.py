@@ -1,0 +1,155 @@
+"""`deploykit apply` on a fresh Debian 12 systemd host, and what it must
+guarantee: serving through nginx, hardened units, exact modes, idempotence,
+rollback of a broken change while the old stack keeps serving, and
+`rollback` to an earlier release. The tests run in order on one host."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.realhost.conftest import CONFIG, ROOT, Deployed
+from tests.realhost.host import PATH
+
+pytestmark = pytest.mark.realhost
+
+
+def curl(deployed: Deployed, path: str = "/") -> subprocess.CompletedProcess[str]:
+    argv = ["curl", "-sS", "-i", "-H", "Host: demo.localhost", f"http://127.0.0.1{path}"]
+    return deployed.box.run(argv, check=False)
+
+
+def greeting(deployed: Deployed) -> str:
+    response = curl(deployed)
+    assert response.stdout.startswith("HTTP/1.1 200"), response.stdout + response.stderr
+    return str(json.loads(response.stdout.split("\n\n", 1)[1])["greeting"])
+
+
+def under_load(deployed: Deployed, seconds: float) -> subprocess.Popen[str]:
+    argv = ["nsenter", "-t", str(deployed.box.leader), "-a", "env", "-i", PATH, "python3", "/mnt/stage/load.py",
+            str(seconds), "demo.localhost"]  # fmt: skip
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+
+def load_result(load: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = load.communicate(timeout=120)
+    return dict(json.loads(out))
+
+
+def test_first_apply_installs_and_health_checks(deployed: Deployed) -> None:
+    report = deployed.first
+    assert report["ok"] and report["changed"] and report["release"]
+    assert [s["status"] for s in report["steps"]] == ["ok"] * len(report["steps"])
+    names = [s["name"] for s in report["steps"]]
+    assert names[:5] == ["prepare the host", "save the release", "write files", "validate on the host", "services"]
+    assert {p["name"]: p["status"] for p in report["health"]} == {"socket": 200, "nginx": 200}
+    assert "systemctl enable --now demo.socket" in report["actions"]
+    assert deployed.box.run(["cat", "/var/lib/deploykit/demo/current"]).stdout.strip() == report["release"]
+
+
+def test_serves_http_static_and_websocket_through_nginx(deployed: Deployed) -> None:
+    assert greeting(deployed) == "hello from deploykit"
+    assert "static file served by nginx" in curl(deployed, "/static/hello.txt").stdout
+    ws = deployed.box.run(["python3", "/mnt/stage/wsclient.py", "demo.localhost", "/ws/", "hello over ws"], check=False)
+    assert ws.stdout.splitlines() == ["HTTP/1.1 101 Switching Protocols", "hello over ws"], ws.stdout + ws.stderr
+
+
+def test_units_files_and_modes(deployed: Deployed) -> None:
+    host = deployed.infra
+    assert host.service("demo.socket").is_enabled and host.service("demo.socket").is_running
+    assert host.service("demo.service").is_running and host.service("nginx").is_running
+    env = host.file("/etc/default/demo")
+    assert (env.mode, env.user, env.group) == (0o600, "root", "root")
+    for path in ("/etc/systemd/system/demo.service", "/etc/systemd/system/demo.socket",
+                 "/etc/nginx/sites-available/demo.conf"):  # fmt: skip
+        assert (host.file(path).mode, host.file(path).user) == (0o644, "root")
+    assert host.file("/etc/nginx/sites-enabled/demo.conf").linked_to == "/etc/nginx/sites-available/demo.conf"
+    state = host.file("/var/lib/deploykit/demo")
+    assert state.is_directory and state.mode == 0o700
+    assert host.socket("unix:///run/demo.sock").is_listening
+    assert host.file("/srv/demo/.venv/bin/deploykit").exists  # --install-app made the venv
+    props = deployed.box.run(["systemctl", "show", "demo.service", "-p", "DynamicUser", "-p", "ProtectSystem"]).stdout
+    assert "DynamicUser=yes" in props and "ProtectSystem=strict" in props
+
+
+def test_second_apply_changes_nothing(deployed: Deployed) -> None:
+    code, report = deployed.apply()
+    assert code == 0 and report["changed"] is False and report["actions"] == [] and report["release"] is None
+    table = deployed.deploykit("apply", "-c", CONFIG, "--yes")
+    assert "no changes" in table.stdout
+    # the same answer from outside, through the nsenter host connection
+    outside = subprocess.run(
+        [str(ROOT / ".venv/bin/deploykit"), "plan", "-c", str(ROOT / "examples/deploykit.toml"),
+         "--host", f"nsenter:{deployed.box.leader}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert outside.returncode == 0, outside.stdout + outside.stderr
+
+
+def test_a_config_nginx_rejects_is_rolled_back_while_serving(deployed: Deployed) -> None:
+    site_before = deployed.box.run(["cat", "/etc/nginx/sites-available/demo.conf"]).stdout
+    load = under_load(deployed, 4)
+    try:
+        done = deployed.box.run(["/opt/deploykit/bin/python", "/mnt/stage/inject.py", CONFIG, "nginx"], check=False)
+    finally:
+        result = load_result(load)
+    assert done.returncode == 1 and done.stdout.startswith("{"), done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["failed_step"] == "validate on the host", report
+    assert "no_such_directive" in report["error"] and report["restored"] is True
+    assert result["failures"] == [] and result["ok"] > 50
+    assert deployed.box.run(["cat", "/etc/nginx/sites-available/demo.conf"]).stdout == site_before
+    assert deployed.box.run(["nginx", "-t"], check=False).returncode == 0
+    status = deployed.box.run(["sh", "-c", "cat /var/lib/deploykit/demo/releases/*/manifest.json"]).stdout
+    assert '"status": "rolled-back"' in status
+
+
+def test_a_unit_that_fails_to_start_is_rolled_back_while_serving(deployed: Deployed) -> None:
+    pid_before = deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID"]).stdout
+    load = under_load(deployed, 6)
+    try:
+        code, report = deployed.apply("--set", "app.module=app.missing:app")
+    finally:
+        result = load_result(load)
+    assert code == 1 and report["failed_step"] == "services" and report["restored"] is True, report
+    assert "systemctl restart demo.service" in report["error"]
+    assert result["failures"] == [] and result["ok"] > 50
+    assert "app.main:app" in deployed.box.run(["cat", "/etc/systemd/system/demo.service"]).stdout
+    assert deployed.box.run(["systemctl", "is-active", "demo.service"]).stdout.strip() == "active"
+    assert pid_before != deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID"]).stdout
+    assert greeting(deployed) == "hello from deploykit"
+    code, report = deployed.apply()
+    assert code == 0 and report["changed"] is False  # the host is exactly as the first apply left it
+
+
+def test_rollback_restores_the_previous_release(deployed: Deployed) -> None:
+    code, report = deployed.apply("--set", "app.env.DEMO_GREETING=second release")
+    assert code == 0 and report["changed"], report
+    assert "systemctl restart demo.service" in report["actions"]  # the env file changed: HUP would not re-read it
+    assert greeting(deployed) == "second release"
+    back = deployed.deploykit("rollback", "-c", CONFIG, "--yes", "--format", "json")
+    report = json.loads(back.stdout)
+    assert back.returncode == 0 and report["source"] == f"rollback to {deployed.first['release']}", back.stderr
+    assert greeting(deployed) == "hello from deploykit"
+    again = deployed.deploykit("rollback", "-c", CONFIG, "--yes", "--format", "json")
+    assert json.loads(again.stdout)["changed"] is True  # rollback twice returns to the second release
+    assert greeting(deployed) == "second release"
+    code, _ = deployed.apply()
+    assert code == 0 and greeting(deployed) == "hello from deploykit"
+
+
+def test_a_second_apply_is_refused_while_another_holds_the_lock(deployed: Deployed) -> None:
+    holder = subprocess.Popen(
+        ["nsenter", "-t", str(deployed.box.leader), "-a", "env", "-i", PATH, "flock", "/var/lib/deploykit/demo/lock",
+         "sleep", "3"],
+    )  # fmt: skip
+    try:
+        deployed.box.run(["sleep", "0.5"])
+        done = deployed.deploykit("apply", "-c", CONFIG, "--yes", "--set", "app.env.DEMO_GREETING=locked out")
+        assert done.returncode == 1 and "another deploykit apply holds" in done.stderr, done.stderr
+    finally:
+        holder.wait(10)
+    assert greeting(deployed) == "hello from deploykit"
