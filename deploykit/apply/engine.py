@@ -144,8 +144,9 @@ class Deploy:
         if release is not None:
             store.finish(release, "rolled-back" if not problems else "failed", f"{name}: {exc}")
         outcome = "the previous state was restored" if not problems else "RESTORE INCOMPLETE: " + "; ".join(problems)
+        headline = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ApplyFailed(
-            f"{name} failed: {exc}; {outcome}",
+            f"{name} failed: {headline}; {outcome}",
             restored=not problems,
             hint="Fix the cause above and apply again; `deploykit doctor` looks for the usual problems.",
         ) from exc

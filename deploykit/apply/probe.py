@@ -39,8 +39,8 @@ def connection(target):
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        return http.client.HTTPSConnection("127.0.0.1", target["port"], timeout=5, context=context)
-    return http.client.HTTPConnection("127.0.0.1", target["port"], timeout=5)
+        return http.client.HTTPSConnection(target["address"], target["port"], timeout=5, context=context)
+    return http.client.HTTPConnection(target["address"], target["port"], timeout=5)
 
 
 def once(target):
@@ -94,8 +94,15 @@ def targets(settings: Settings) -> dict[str, dict[str, Any]]:
     port = settings.nginx.listen_tls if tls else settings.nginx.listen
     return {
         "socket": {"unix": settings.paths.socket, "host": host},
-        "nginx": {"port": port, "tls": tls, "host": host},
+        "nginx": {"address": _loopback(settings.nginx.listen_address), "port": port, "tls": tls, "host": host},
     }
+
+
+def _loopback(address: str | None) -> str:
+    """Where nginx answers on the host itself: its listen address, or loopback when it listens everywhere."""
+    if address is None or address in ("0.0.0.0", "*"):
+        return "127.0.0.1"
+    return "::1" if address in ("::", "[::]") else address.strip("[]")
 
 
 def python_on(host: Host, settings: Settings) -> str:

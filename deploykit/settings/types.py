@@ -12,9 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from deploykit.settings.syntax import CHECKS
+
+
+def _scalar_text(value: object) -> object:
+    """TOML/--set scalars as the text a shell would see: true, 8000, 0.5."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,10 @@ ProjectPath = Annotated[str, AfterValidator(CHECKS["project path"]), Syntax("pro
 #: One line of a systemd unit value: anything printable, no newline.
 SystemdValue = Annotated[str, AfterValidator(CHECKS["one-line text"]), Syntax("one-line text")]
 #: A value for /etc/default/<app>: printable; the renderer quotes and escapes it.
-EnvValue = Annotated[str, AfterValidator(CHECKS["one-line text"]), Syntax("one-line text")]
+#: Numbers and booleans (`PORT = 8000`, `--set app.env.DEBUG=true`) become their text, as a shell would see them.
+EnvValue = Annotated[
+    str, BeforeValidator(_scalar_text), AfterValidator(CHECKS["one-line text"]), Syntax("one-line text")
+]
 EnvKey = Annotated[str, AfterValidator(CHECKS["variable name"]), Syntax("variable name")]
 AppName = Annotated[str, AfterValidator(CHECKS["app name"]), Syntax("app name")]
 UnixName = Annotated[str, AfterValidator(CHECKS["user/group name"]), Syntax("user/group name")]

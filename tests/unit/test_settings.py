@@ -170,3 +170,8 @@ def test_secrets_are_hidden_in_reprs() -> None:
     settings = settings_for(None, 'app.secrets.API_KEY="hunter2"')
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in settings.model_dump_json()
+
+
+def test_env_numbers_and_booleans_become_their_text() -> None:
+    settings = settings_for(None, "app.env.PORT=8000", "app.env.DEBUG=true", "app.env.RATIO=0.5")
+    assert dict(settings.app.env) == {"PORT": "8000", "DEBUG": "true", "RATIO": "0.5"}
