@@ -1,6 +1,6 @@
 """The ASGI 3 apps `make bench` serves: plain callables, no framework, so the server is what gets measured.
 
-Both servers load them as `bench.apps:hello` / `bench.apps:echo` with the repository root as cwd.
+Both servers load them as `bench.apps:hello` / `bench.apps:echo` / `bench.apps:ws_echo` with the repository root as cwd.
 Both handle the lifespan protocol (startup and shutdown are accepted at once).
 """
 
@@ -56,3 +56,22 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
     headers = [(b"content-type", b"application/octet-stream"), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def ws_echo(scope: Scope, receive: Receive, send: Send) -> None:
+    """WebSocket: accept, then send every message back as it came (text or bytes). HTTP: hello."""
+    if scope["type"] != "websocket":
+        await hello(scope, receive, send)
+        return
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})

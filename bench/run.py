@@ -4,7 +4,9 @@ Scenarios (one worker each, uvloop, access log off):
   hello/httptools  GET, 13-byte body
   echo/httptools   POST 64 KiB, echoed back
   hello/h11        GET, 13-byte body, pure-Python parser
-plus RSS (idle, and after >= 200k hello requests) and startup time (spawn -> first HTTP 200, median of 5).
+plus RSS (idle, and after >= 200k hello requests) and startup time (spawn -> first HTTP 200, median of 5),
+then bench/process.py (restarts, workers, Gunicorn) and bench/ws.py (WebSocket echo messages/s and RSS
+per idle WebSocket, deploykit vs uvicorn on the same ws library).
 
 Environment: BENCH_DURATION (seconds per wrk round, default 10), BENCH_ROUNDS (default 3).
 BENCH_SELFTEST=1 runs uvicorn in the deploykit column too, to check the harness itself; its table goes to
@@ -811,6 +813,13 @@ def main() -> int:
             runs = process.run_all()
             report += "\n" + process.render(runs)
             problems += process.failures(runs)
+
+            from bench import ws  # WebSocket echo and idle memory
+
+            log("make bench: WebSockets (echo messages/s, RSS per idle connection)")
+            sides = ws.run_all(cfg.python, cfg.pinning.server_cpu, cfg.pinning.wrk_cpu)
+            report += "\n" + ws.render(sides)
+            problems += ws.failures(sides)
     print()
     print(report, end="")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,8 @@
 
 Stopping (SIGTERM/SIGINT): the listening sockets close at once (new
 connections are refused), idle keep-alive connections close at once, busy
-ones close after their current response, and whatever is still running when
+ones close after their current response, open WebSockets get a close frame
+(1012 on SIGTERM, 1001 on SIGINT), and whatever is still running when
 ``--timeout-graceful-shutdown`` expires is cancelled — so the process always
 exits in bounded time. A second signal skips the wait.
 """
@@ -24,7 +25,7 @@ from deploykit.server.config import ServerConfig
 from deploykit.server.options import ServerOptions
 from deploykit.server.protocols.connection import HTTPConnection
 from deploykit.server.protocols.lifespan import Lifespan
-from deploykit.server.state import ServerState
+from deploykit.server.state import GOING_AWAY, ServerState
 
 logger = logging.getLogger("deploykit.error")
 EXIT_STARTUP_FAILED = 3
@@ -133,11 +134,16 @@ class Server:
             self.force.set()
         self.stop.set()
 
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if sig == signal.SIGINT and not self.stop.is_set():
+            self.state.ws_close_code = GOING_AWAY  # Ctrl-C: going away, not restarting
+        self.request_stop()
+
     async def serve(self, socks: list[socket.socket]) -> int:
         loop = asyncio.get_running_loop()
         self.stop, self.force = asyncio.Event(), asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.request_stop)
+            loop.add_signal_handler(sig, self._on_signal, sig)
         lifespan = Lifespan(self.config, self.state.lifespan_state)
         if not await lifespan.startup():
             logger.error("Application startup failed: %s", lifespan.failed)

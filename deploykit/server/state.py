@@ -5,22 +5,41 @@ enforces every connection deadline, instead of a timer handle per request."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from collections.abc import Callable
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from deploykit.errors import DeployKitError
 from deploykit.server.config import SERVER_NAME, ServerConfig
+from deploykit.server.protocols import ws_engines
 
 if TYPE_CHECKING:
-    from deploykit.server.protocols.connection import HTTPConnection
+    from deploykit.server.protocols.ws_engines import EngineFactory
 
 TICK = 0.5  # deadlines fire up to this late; the Date header is at most this stale
+GOING_AWAY = 1001
+SERVICE_RESTART = 1012
+
+
+class Connection(Protocol):
+    """What the ticker and the drain need of an HTTP or WebSocket connection."""
+
+    deadline: float
+    task: asyncio.Task[None] | None
+
+    @property
+    def transport(self) -> asyncio.Transport: ...
+
+    def shutdown(self) -> None: ...
+
+    def expire(self) -> None: ...
 
 
 class ServerState:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.connections: set[HTTPConnection] = set()
+        self.connections: set[Connection] = set()
         self.active_requests = 0
         self.total_requests = 0
         self.lifespan_state: dict[str, Any] = {}
@@ -30,7 +49,23 @@ class ServerState:
         self.date_line = b""
         self.request_limit = 0
         self.limit_reached: Callable[[], None] | None = None
+        self.ws_name = ws_engines.resolve(settings.ws)
+        if self.ws_name is not None and importlib.util.find_spec(self.ws_name) is None:
+            raise DeployKitError(f"--ws {self.ws_name}: the {self.ws_name} package is not installed")
+        self.ws_enabled = self.ws_name is not None
+        self._ws_engine: EngineFactory | None = None
+        # A stopping server closes open WebSockets with this code: 1012 (service restart) on
+        # SIGTERM, which is how systemd, the supervisor's rolling restart and Gunicorn stop a
+        # worker; 1001 (going away) on SIGINT, an operator's Ctrl-C.
+        self.ws_close_code = SERVICE_RESTART
         self.refresh()
+
+    def ws_engine(self) -> EngineFactory:
+        """The --ws engine, imported on the first upgrade request (not at start-up)."""
+        if self._ws_engine is None:
+            assert self.ws_name is not None
+            self._ws_engine = ws_engines.engine_factory(self.ws_name)
+        return self._ws_engine
 
     def on_request_limit(self, limit: int, callback: Callable[[], None]) -> None:
         """Call CALLBACK once TOTAL_REQUESTS reaches LIMIT (--limit-max-requests)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from deploykit.server.config import ServerConfig
@@ -26,6 +26,9 @@ from deploykit.server.protocols.cycle import RequestCycle, status_line
 from deploykit.server.protocols.proxy import resolve_trusted
 from deploykit.server.protocols.rules import RequestRejected, inspect_head
 from deploykit.server.state import ServerState
+
+if TYPE_CHECKING:
+    from deploykit.server.protocols.websocket import WebSocketConnection
 
 logger = logging.getLogger("deploykit.error")
 access_logger = logging.getLogger("deploykit.access")
@@ -66,6 +69,7 @@ class HTTPConnection(asyncio.Protocol):
         self.scheme = "http"
         self.limit = self.settings.limit_concurrency
         self.trust_proxy = False
+        self.upgraded: WebSocketConnection | None = None  # takes the transport once the parser is done
 
     # -- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -139,6 +143,9 @@ class HTTPConnection(asyncio.Protocol):
             raise RequestRejected(400, "non-ASCII request target") from None
         if "%" in path:
             path = unquote(path)
+        if head.websocket and self.state.ws_enabled:
+            self._start_websocket(method, version, path, raw_path, query, headers, head.has_body)
+            return
         scope = self.base_scope.copy()
         scope["http_version"] = version
         scope["method"] = method
@@ -150,6 +157,8 @@ class HTTPConnection(asyncio.Protocol):
         if self.trust_proxy:
             scope["client"], scope["scheme"] = resolve_trusted(self.config.trusted, self.client, self.scheme, headers)
         cycle = RequestCycle(self, scope, head.keep_alive, head.expect_continue)
+        if head.websocket:  # --ws none: served as plain HTTP, like uvicorn; no protocol switch, so close after
+            cycle.keep_alive = False
         if not head.has_body:
             cycle.more_body = False
         else:
@@ -161,6 +170,36 @@ class HTTPConnection(asyncio.Protocol):
         else:
             self.queue.append(cycle)
             self._pause_reading()
+
+    def _start_websocket(
+        self,
+        method: str,
+        version: str,
+        path: str,
+        raw_path: bytes,
+        query: bytes,
+        headers: list[tuple[bytes, bytes]],
+        has_body: bool,
+    ) -> None:
+        """Check the handshake and prepare the WebSocket protocol; the parser
+        hands the transport over (``hand_over``) once it has finished the request."""
+        from deploykit.server.protocols import websocket  # only servers that see an upgrade pay for it
+
+        if self.cycle is not None or self.queue:
+            raise RequestRejected(400, "WebSocket upgrade pipelined behind other requests")
+        if self.limit is not None and self.state.active_requests >= self.limit:
+            raise RequestRejected(503, "Service Unavailable")
+        self.upgraded = websocket.prepare(self, method, version, path, raw_path, query, headers, has_body)
+
+    def hand_over(self, rest: bytes) -> None:
+        """The upgrade request is fully parsed: the WebSocket protocol takes the
+        transport and REST, the bytes that followed the request."""
+        ws, self.upgraded = self.upgraded, None
+        assert ws is not None
+        self.state.connections.discard(self)
+        self.deadline = 0.0
+        self.transport.set_protocol(ws)
+        ws.start(self.transport, rest)
 
     def body_received(self, data: bytes) -> None:
         cycle = self.reading
@@ -269,16 +308,17 @@ class HTTPConnection(asyncio.Protocol):
     def _flush_error(self) -> None:
         error, self.pending_error = self.pending_error, None
         if error is not None and not self.transport.is_closing():
-            self.transport.write(self._error_bytes(error.status, error.reason))
+            self.transport.write(self._error_bytes(error.status, error.reason, error.headers))
             if self.settings.access_log:
                 access_logger.info('%s - "(rejected: %s)" %d', _peer(self.client), error.reason, error.status)
         self.close()
 
-    def _error_bytes(self, status: int, reason: str) -> bytes:
+    def _error_bytes(self, status: int, reason: str, headers: bytes = b"") -> bytes:
         body = (reason + "\n").encode("ascii", "replace")
         state = self.state
         return (
             status_line(status)
+            + headers
             + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
             + state.server_line
             + state.date_line

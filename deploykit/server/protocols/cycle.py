@@ -55,6 +55,18 @@ def _check_name(name: bytes) -> None:
         _VALID_NAMES.add(name)
 
 
+def check_header(name: bytes, value: bytes) -> bytes:
+    """NAME lower-cased, once NAME and VALUE are known safe to put on the wire
+    (for the WebSocket handshake's responses; the HTTP path inlines this)."""
+    if not isinstance(name, bytes) or not isinstance(value, bytes):
+        raise ResponseError(f"response header {name!r}: names and values must be bytes")
+    lname = name.lower()
+    _check_name(lname)
+    if b"\r" in value or b"\n" in value or b"\0" in value:
+        raise ResponseError(f"invalid value for response header {name!r}")
+    return lname
+
+
 class RequestCycle:
     __slots__ = (
         "conn",

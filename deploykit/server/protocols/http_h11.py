@@ -71,6 +71,9 @@ class H11Connection(HTTPConnection):
         elif isinstance(event, h11.EndOfMessage):
             self.message_complete()
             data, closed = self.parser.trailing_data
+            if self.upgraded is not None:  # a WebSocket handshake: the old parser stays PAUSED
+                self.hand_over(data)
+                return
             self.parser = self._new_parser()
             self.head = data
             if data or closed:

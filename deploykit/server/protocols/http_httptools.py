@@ -38,8 +38,10 @@ class HttpToolsConnection(HTTPConnection):
             self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # served as plain HTTP until WebSocket support lands; see on_message_complete
+        except httptools.HttpParserUpgrade as exc:
+            if self.upgraded is not None:  # a WebSocket handshake: the rest of DATA is frames
+                self.hand_over(data[exc.args[0] :])
+            # else another protocol (h2c, or WebSockets with --ws none): served as plain HTTP, then closed
         except httptools.HttpParserCallbackError as exc:
             context = exc.__context__
             if isinstance(context, RequestRejected):
@@ -49,7 +51,9 @@ class HttpToolsConnection(HTTPConnection):
         except httptools.HttpParserError as exc:
             self.reject(RequestRejected(400, f"malformed request: {exc}"))
         else:
-            if self.in_head and self.head_bytes > self.max_line + self.max_headers:
+            if self.upgraded is not None:  # llhttp did not see the upgrade we did: switch anyway
+                self.hand_over(b"")
+            elif self.in_head and self.head_bytes > self.max_line + self.max_headers:
                 self.reject(RequestRejected(431, "request header fields too large"))
 
     # -- llhttp callbacks ---------------------------------------------------------------

@@ -3,8 +3,9 @@
 The parsers already reject malformed syntax; this adds what they let through
 or disagree on: exactly one Host (HTTP/1.1), Content-Length xor
 Transfer-Encoding, Transfer-Encoding exactly ``chunked``, and a plain-digits
-Content-Length. It also reads the connection-management headers in the same
-single pass, because this runs for every request.
+Content-Length. It also reads the connection-management headers (and whether
+this is a WebSocket upgrade) in the same single pass, because this runs for
+every request.
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ class Head(NamedTuple):
     keep_alive: bool
     expect_continue: bool
     has_body: bool
+    websocket: bool = False  # `Upgrade: websocket` with `Connection: upgrade`
 
 
 class RequestRejected(Exception):
-    """A request the server answers itself (400, 414, 431, …) and then closes."""
+    """A request the server answers itself (400, 414, 426, 431, …) and then closes.
+    HEADERS are extra header lines (``name: value\r\n`` each) for the answer."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, headers: bytes = b"") -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = headers
 
 
 def inspect_head(headers: list[tuple[bytes, bytes]], http_11: bool) -> Head:
@@ -36,6 +40,7 @@ def inspect_head(headers: list[tuple[bytes, bytes]], http_11: bool) -> Head:
     encodings: list[bytes] = []
     connection = b""
     expect = False
+    upgrade = b""
     for name, value in headers:
         if name == b"host":
             hosts += 1
@@ -47,6 +52,8 @@ def inspect_head(headers: list[tuple[bytes, bytes]], http_11: bool) -> Head:
             connection = connection + b"," + value.lower() if connection else value.lower()
         elif name == b"expect":
             expect = value.lower() == b"100-continue"
+        elif name == b"upgrade":
+            upgrade = value
     if hosts > 1 or (hosts == 0 and http_11):
         raise RequestRejected(BAD_REQUEST, "exactly one Host header is required" if hosts else "missing Host header")
     if encodings:
@@ -59,9 +66,12 @@ def inspect_head(headers: list[tuple[bytes, bytes]], http_11: bool) -> Head:
         if any(v != lengths[0] for v in lengths) or not lengths[0].isdigit():
             raise RequestRejected(BAD_REQUEST, "invalid Content-Length")
         has_body = lengths[0].lstrip(b"0") != b""
+    websocket = False
     if connection:
         tokens = {t.strip() for t in connection.split(b",")}
         keep_alive = b"close" not in tokens and (http_11 or b"keep-alive" in tokens)
+        if upgrade and b"upgrade" in tokens:
+            websocket = b"websocket" in {t.strip() for t in upgrade.lower().split(b",")}
     else:
         keep_alive = http_11
-    return Head(keep_alive, expect and http_11 and has_body, has_body)
+    return Head(keep_alive, expect and http_11 and has_body, has_body, websocket)
