@@ -153,3 +153,22 @@ def test_a_second_apply_is_refused_while_another_holds_the_lock(deployed: Deploy
     finally:
         holder.wait(10)
     assert greeting(deployed) == "hello from deploykit"
+
+
+def test_switching_to_gunicorn_then_a_conf_only_change_reloads(deployed: Deployed) -> None:
+    code, report = deployed.apply("--set", "app.run_mode=gunicorn")
+    assert code == 0 and report["changed"], report
+    assert "create /etc/deploykit/demo/gunicorn.conf.py (0644 root:root)" in report["actions"]
+    assert "systemctl restart demo.service" in report["actions"]
+    assert greeting(deployed) == "hello from deploykit"
+    main_pid = deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID", "--value"]).stdout.strip()
+    assert "gunicorn" in deployed.box.run(["cat", f"/proc/{main_pid}/cmdline"]).stdout
+    code, report = deployed.apply("--set", "app.run_mode=gunicorn", "--set", "gunicorn.workers=3")
+    assert code == 0 and report["actions"] == [
+        "update /etc/deploykit/demo/gunicorn.conf.py (0644 root:root)",
+        "systemctl reload demo.service",
+    ], report
+    same_pid = deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID", "--value"]).stdout.strip()
+    assert same_pid == main_pid  # a HUP: Gunicorn re-read its conf in place
+    code, report = deployed.apply()
+    assert code == 0 and report["changed"] and greeting(deployed) == "hello from deploykit"
