@@ -38,8 +38,13 @@ def test_two_keys_is_400(shared: Server) -> None:
 @pytest.mark.parametrize("version", ["8", "14", ""])
 def test_unsupported_version_is_426_naming_13(shared: Server, version: str) -> None:
     headers = (f"Sec-WebSocket-Version: {version}",) if version else ("Sec-WebSocket-Version: 8, 13",)
-    status, advertised, _ = _refused(shared, upgrade_request(headers=headers))
-    assert (status, advertised) == (426, "13")
+    with shared.connect() as conn:
+        conn.send(upgrade_request(headers=headers))
+        response = conn.read_response()
+        assert conn.closed_within(2.0)
+    assert (response.status, response.header("sec-websocket-version")) == (426, "13")
+    assert response.header("upgrade") == "websocket"
+    assert response.values("connection") == ["close"]  # one answer: this connection ends here
 
 
 def test_non_get_upgrade_is_400(shared: Server) -> None:

@@ -23,7 +23,8 @@ from deploykit.server.protocols.cycle import ResponseError, check_header, status
 from deploykit.server.protocols.rules import RequestRejected
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-VERSION_HEADERS = b"sec-websocket-version: 13\r\nupgrade: websocket\r\nconnection: upgrade\r\n"
+# RFC 9110 15.5.22: a 426 names the protocol in Upgrade; the connection closes after it (one Connection: close).
+VERSION_HEADERS = b"sec-websocket-version: 13\r\nupgrade: websocket\r\n"
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _PARAM = rf'[ \t]*{_TOKEN}(?:[ \t]*=[ \t]*(?:{_TOKEN}|"(?:[^"\\]|\\.)*"))?[ \t]*'
 _EXTENSION = rf"[ \t]*{_TOKEN}[ \t]*(?:;{_PARAM})*"
