@@ -23,6 +23,7 @@ from urllib.parse import unquote
 from deploykit.server.config import ServerConfig
 from deploykit.server.logs import access_line
 from deploykit.server.protocols.cycle import RequestCycle, status_line
+from deploykit.server.protocols.flow import ReadFlow
 from deploykit.server.protocols.proxy import resolve_trusted
 from deploykit.server.protocols.rules import RequestRejected, inspect_head
 from deploykit.server.state import ServerState
@@ -45,7 +46,7 @@ async def _service_unavailable(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class HTTPConnection(asyncio.Protocol):
+class HTTPConnection(ReadFlow, asyncio.Protocol):
     def __init__(self, config: ServerConfig, state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
         self.config = config
         self.state = state
@@ -325,16 +326,6 @@ class HTTPConnection(asyncio.Protocol):
             + b"connection: close\r\n\r\n"
             + body
         )
-
-    def _pause_reading(self) -> None:
-        if not self.read_paused and not self.transport.is_closing():
-            self.read_paused = True
-            self.transport.pause_reading()
-
-    def _resume_reading(self) -> None:
-        if self.read_paused and not self.transport.is_closing():
-            self.read_paused = False
-            self.transport.resume_reading()
 
 
 def _peer(client: tuple[str, int] | None) -> str:

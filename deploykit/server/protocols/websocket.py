@@ -28,6 +28,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 from deploykit.server.protocols.cycle import ResponseError
+from deploykit.server.protocols.flow import ReadFlow
 from deploykit.server.protocols.proxy import resolve_trusted
 from deploykit.server.protocols.rules import RequestRejected
 from deploykit.server.protocols.ws_engines import Closed, Engine, Pong
@@ -116,7 +117,7 @@ class WebSocketStateError(RuntimeError):
     """The app sent a message its WebSocket's phase does not allow."""
 
 
-class WebSocketConnection(asyncio.Protocol):
+class WebSocketConnection(ReadFlow, asyncio.Protocol):
     __slots__ = (
         "config",
         "state",
@@ -446,16 +447,6 @@ class WebSocketConnection(asyncio.Protocol):
         if self.write_paused and self.phase is not Phase.CLOSED:
             self.drain_waiter = self.loop.create_future()
             await self.drain_waiter
-
-    def _pause_reading(self) -> None:
-        if not self.read_paused and not self.transport.is_closing():
-            self.read_paused = True
-            self.transport.pause_reading()
-
-    def _resume_reading(self) -> None:
-        if self.read_paused and not self.transport.is_closing():
-            self.read_paused = False
-            self.transport.resume_reading()
 
     def _log(self, status: int) -> None:
         if self.config.settings.access_log:
