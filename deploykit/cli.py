@@ -15,7 +15,7 @@ from typer.exceptions import TyperException
 from deploykit import console
 from deploykit.check import run_checks
 from deploykit.check.report import to_json, to_junit
-from deploykit.errors import CheckFailed, DeployKitError, UsageError
+from deploykit.errors import CheckFailed, DeployKitError, StackUnhealthy, UsageError
 from deploykit.host import connect
 from deploykit.host.staging import diff_tree, write_tree
 from deploykit.project import default_name, init_project
@@ -221,6 +221,84 @@ def rollback(
     loaded = _settings(config, profile, sets)
     deploy = deploy_release(loaded.settings, connect(root, target), to, health=not no_health, progress=_progress(fmt))
     _run_deploy(deploy, yes, fmt)
+
+
+@app.command()
+def status(
+    config: Config = None,
+    profile: Profile = None,
+    sets: Sets = None,
+    root: Root = None,
+    target: Target = None,
+    fmt: Format = "table",
+) -> None:
+    """Units, PIDs, workers and requests served, socket, releases and health.
+    Exit 0 when everything is up and healthy, 3 when something is not."""
+    from deploykit.operate import gather_status
+
+    _formats(fmt, "table", "json")
+    loaded = _settings(config, profile, sets)
+    report = gather_status(connect(root, target), loaded.settings)
+    if fmt == "json":
+        console.plain(report.to_json())
+    else:
+        console.status_view(report)
+    if not report.ok:
+        raise StackUnhealthy("; ".join(report.problems()))
+
+
+@app.command()
+def logs(
+    config: Config = None,
+    profile: Profile = None,
+    sets: Sets = None,
+    root: Root = None,
+    target: Target = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
+    since: Annotated[str | None, typer.Option("--since", help='e.g. "2026-11-28 08:00", "1h ago", "today".')] = None,
+    lines: Annotated[
+        int | None, typer.Option("--lines", "-n", min=0, help="Show the last N lines [default: 50, all with --since].")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json (one object a line).")] = "table",
+) -> None:
+    """The service's and socket's journal and the app's nginx access and error
+    logs, merged by time; -f follows them all."""
+    from deploykit.operate import logs as read_logs
+
+    _formats(fmt, "table", "json")
+    loaded = _settings(config, profile, sets)
+    emit = console.log_entry if fmt == "table" else console.log_entry_json
+    read_logs(connect(root, target), loaded.settings, emit, lines=lines, since=since, follow_new=follow)
+
+
+@app.command()
+def doctor(
+    config: Config = None,
+    profile: Profile = None,
+    sets: Sets = None,
+    root: Root = None,
+    target: Target = None,
+    fmt: Format = "table",
+) -> None:
+    """Look for the usual problems on the host: socket permissions, port taken,
+    failed units, certificate expiry, disk space, clock, files changed since
+    apply. Exit 3 when anything is found."""
+    from deploykit.operate import diagnose
+
+    _formats(fmt, "table", "json")
+    loaded = _settings(config, profile, sets)
+    report = diagnose(connect(root, target), loaded.settings)
+    if fmt == "json":
+        console.plain(to_json(report))
+    else:
+        console.findings_table(report, title="deploykit doctor", skipped="not checked: no commands run on --root")
+    if report.failed:
+        raise CheckFailed(f"{sum(f.counts for f in report.findings)} problem(s) found on the host")
+
+
+def _formats(fmt: str, *allowed: str) -> None:
+    if fmt not in allowed:
+        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(allowed)}", param_hint="--format")
 
 
 def _progress(fmt: str) -> console.StepLines | None:

@@ -6,7 +6,7 @@ import functools
 import sys
 import traceback
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,6 +17,10 @@ from deploykit.check.findings import Report
 from deploykit.errors import DeployKitError, SettingsError
 from deploykit.render.bundle import Bundle
 from deploykit.render.envfile import mask_secrets
+
+if TYPE_CHECKING:
+    from deploykit.operate.logparse import LogEntry
+    from deploykit.operate.status import StatusReport
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 _LEXER = {
@@ -62,13 +66,13 @@ def info(message: str) -> None:
     err().print(message)
 
 
-def findings_table(report: Report) -> None:
-    table = Table(title="deploykit check", show_lines=False)
+def findings_table(report: Report, *, title: str = "deploykit check", skipped: str = "not part of this stack") -> None:
+    table = Table(title=title, show_lines=False)
     for column in ("check", "result", "file", "finding"):
         table.add_column(column, overflow="fold")
     for result in report.results:
         if not result.ran and not result.findings:
-            table.add_row(result.name, "[dim]skipped[/]", "", "[dim]not part of this stack[/]")
+            table.add_row(result.name, "[dim]skipped[/]", "", f"[dim]{escape(skipped)}[/]")
             continue
         counted = [f for f in result.findings if f.counts]
         status = "[bold red]FAIL[/]" if counted else "[green]ok[/]"
@@ -162,3 +166,75 @@ def log_lines(lines: Iterable[tuple[str, str]]) -> None:
     """Followed log lines, each prefixed with its source (serve, access, nginx)."""
     for label, line in lines:
         out().print(f"[{_LOG_STYLE.get(label, 'dim')}]{label:>6} │[/] {escape(line)}")
+
+
+def _state(ok: bool, text: str) -> str:
+    return f"[green]{escape(text)}[/]" if ok else f"[bold red]{escape(text)}[/]"
+
+
+def status_view(report: StatusReport) -> None:
+    """`deploykit status`: units, workers, socket, health, then the releases kept."""
+    table = Table(title=f"deploykit status: {report.app}", show_lines=False)
+    for column in ("unit", "state", "pid", "since", "restarts", "status"):
+        table.add_column(column, overflow="fold")
+    for unit in report.units:
+        state = _state(report.unit_ok(unit), f"{unit.active} ({unit.sub})")
+        pid = str(unit.main_pid) if unit.main_pid else "-"
+        table.add_row(unit.name, state, pid, unit.since or "-", str(unit.restarts), escape(unit.status_text))
+    out().print(table)
+    workers = report.workers
+    count = "?" if workers.count is None else str(workers.count)
+    served = "" if workers.requests is None else f", {workers.requests} requests served"
+    out().print(f"[bold]workers[/]  {count} (pids {', '.join(map(str, workers.pids)) or '-'}){served}")
+    sock = report.socket
+    facts = f"{sock.kind} {sock.mode} {sock.owner}:{sock.group}" if sock.exists else "[bold red]missing[/]"
+    out().print(f"[bold]socket[/]   {escape(sock.path)} {facts}")
+    health = "  ".join(_state(p.ok, p.describe()) for p in report.health)
+    out().print(f"[bold]health[/]   {health or '-'}")
+    _releases(report)
+    problems = report.problems()
+    if problems:
+        out().print(f"[bold red]{len(problems)} problem(s):[/] {escape('; '.join(problems))} (exit 3)")
+    else:
+        out().print("[green]all units active, health checks pass[/]")
+
+
+def _releases(report: StatusReport) -> None:
+    current = report.current
+    if current is None:
+        out().print("[bold]release[/]  [yellow]none recorded[/] (not deployed with deploykit apply)")
+        return
+    out().print(f"[bold]release[/]  {current.id} ({escape(current.source)}, {current.finished or current.created})")
+    table = Table(title=f"releases kept ({len(report.releases)})", show_lines=False)
+    for column in ("", "id", "status", "source", "finished"):
+        table.add_column(column)
+    for release in report.releases:
+        mark = "[green]*[/]" if release.current else ""
+        table.add_row(mark, release.id, release.status, escape(release.source), release.finished or "-")
+    out().print(table)
+
+
+_SOURCE_STYLES = ("cyan", "blue", "magenta", "bright_cyan")
+_FIXED_SOURCE_STYLE = {"nginx access": "green", "nginx error": "yellow"}
+_PRIORITY_STYLE = {0: "bold red", 1: "bold red", 2: "bold red", 3: "red", 4: "yellow"}
+
+
+def _source_style(source: str) -> str:
+    """A colour per source: fixed for nginx's logs, derived from the name for units (stable across runs)."""
+    return _FIXED_SOURCE_STYLE.get(source) or _SOURCE_STYLES[sum(source.encode()) % len(_SOURCE_STYLES)]
+
+
+def log_entry(entry: LogEntry) -> None:
+    """One `deploykit logs` line: time, source (a colour each), message (red/yellow by priority)."""
+    when = entry.time.strftime("%Y-%m-%d %H:%M:%S") if entry.time else " " * 19
+    when += "    " if entry.coarse or not entry.time else f".{entry.time.microsecond // 1000:03d}"
+    style = _PRIORITY_STYLE.get(entry.priority if entry.priority is not None else 6, "")
+    message = f"[{style}]{escape(entry.message)}[/]" if style else escape(entry.message)
+    out().print(f"[dim]{when}[/] [{_source_style(entry.source)}]{escape(entry.source):>12} │[/] {message}")
+
+
+def log_entry_json(entry: LogEntry) -> None:
+    """One `deploykit logs --format json` line."""
+    import json
+
+    out().out(json.dumps(entry.to_dict()))

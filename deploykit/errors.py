@@ -11,7 +11,8 @@ The tree::
     ├── FileExistsRefused          init/render would overwrite a file without --force
     ├── UpError                    `deploykit up`: the local stack could not start, or a process of it died
     │   └── PortInUse              the loopback port is taken
-    ├── CheckFailed                exit 3: check found problems (the findings travel with it)
+    ├── CheckFailed                exit 3: check or doctor found problems (the findings travel with it)
+    ├── StackUnhealthy             exit 3: status found a unit down, the socket missing or a failed health check
     ├── Locked                     another apply/rollback holds the host's deploy lock
     ├── NoRelease                  rollback: no such release, or nothing to roll back to
     └── ApplyFailed                a step of apply failed; the host was restored (or says what was not)
@@ -82,6 +83,11 @@ class PortInUse(UpError):
 class CheckFailed(DeployKitError):
     exit_code = 3
     default_hint = "Each finding above names the file and what to change."
+
+
+class StackUnhealthy(DeployKitError):
+    exit_code = 3
+    default_hint = "`deploykit doctor` looks for the usual causes; `deploykit logs` shows what the units said."
 
 
 class Locked(DeployKitError):

@@ -191,18 +191,25 @@ def _user_exists(name: str) -> bool:
     return True
 
 
+def certificate_expiry(file: str, shown: str, where: str, check: str = FILES) -> Iterator[Finding]:
+    """Expired (error) or expiring within 14 days (warning), for the PEM certificate in FILE
+    (a local file; SHOWN is the path the findings name). `doctor` passes a copy read from the host."""
+    openssl = which("openssl")
+    if openssl is None:
+        return
+    if run([openssl, "x509", "-in", file, "-noout", "-checkend", "0"]).returncode != 0:
+        yield Finding(check, "error", f"{shown}: the certificate has expired or cannot be parsed", where)
+    elif run([openssl, "x509", "-in", file, "-noout", "-checkend", str(14 * 86400)]).returncode != 0:
+        yield Finding(check, "warning", f"{shown}: the certificate expires within 14 days", where)
+
+
 def _certificate_facts(settings: Settings) -> Iterator[Finding]:
     tls = settings.nginx.tls
     openssl = which("openssl")
     if tls is None or openssl is None:
         return
     cert = tls.certificate
-    if run([openssl, "x509", "-in", cert, "-noout", "-checkend", "0"]).returncode != 0:
-        yield Finding(
-            FILES, "error", f"{cert}: the certificate has expired or cannot be parsed", settings.paths.nginx_site
-        )
-    elif run([openssl, "x509", "-in", cert, "-noout", "-checkend", str(14 * 86400)]).returncode != 0:
-        yield Finding(FILES, "warning", f"{cert}: the certificate expires within 14 days", settings.paths.nginx_site)
+    yield from certificate_expiry(cert, cert, settings.paths.nginx_site)
     stapling = tls.trusted_certificate is not None and tls.ocsp_stapling != "off"
     if stapling and not run([openssl, "x509", "-in", cert, "-noout", "-ocsp_uri"]).stdout.strip():
         severity: Severity = "error" if tls.ocsp_stapling == "on" else "warning"

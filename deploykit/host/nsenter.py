@@ -32,4 +32,6 @@ class NsenterHost(RootedHost):
         return run_process(self.command(argv), timeout)
 
     def stream(self, argv: Sequence[str]) -> AbstractContextManager[Iterator[str]]:
-        return stream_process(self.command(argv))
+        # nsenter forks and does not pass signals on: without a parent-death signal the
+        # program (`journalctl -f`, `tail -F`) would outlive the stopped stream in the container.
+        return stream_process(self.command(["setpriv", "--pdeathsig", "TERM", "--", *argv]))

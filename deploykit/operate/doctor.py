@@ -1,0 +1,349 @@
+"""`deploykit doctor`: the usual reasons a deployed stack stops serving, each a
+finding with a fix hint (the ``check`` findings model, so the table and the
+JSON report are the same as `deploykit check`'s).
+
+Each check gathers its facts through the Host, then judges them in a pure
+function (``*_findings``), which the unit tests drive with canned facts. On a
+staging root (no commands run) only the file checks run; the rest are skipped."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from deploykit.apply.releases import Release, ReleaseStore
+from deploykit.check.consistency import certificate_expiry
+from deploykit.check.findings import CheckResult, Finding, Report, Severity
+from deploykit.check.tools import which
+from deploykit.errors import NoRelease
+from deploykit.host.base import CommandResult, FileFacts, Host
+from deploykit.operate.parse import DiskUsage, Listener, PathStat, can_connect, disk_usage, groups, listeners, path_stat
+from deploykit.operate.status import Units
+from deploykit.render import Bundle, render
+from deploykit.settings.model import Settings
+
+DISK_WARN, DISK_ERROR = 90, 97
+JOURNAL_LINES = 10
+
+
+# judging (pure)
+def socket_findings(
+    path: str, stat: PathStat | None, user: str, user_groups: set[str] | None, units: Units, mode: str
+) -> list[Finding]:
+    """Whether nginx's worker user can connect to the app's socket (MODE: the rendered SocketMode)."""
+    recreate = f"systemctl restart {' '.join(filter(None, (units.socket, units.service)))}"
+    if stat is None:
+        return [Finding("socket", "error", f"{path} does not exist", path, f"{recreate} creates it")]
+    if stat.kind != "socket":
+        return [Finding("socket", "error", f"{path} is a {stat.kind}, not a socket", path, f"remove it; {recreate}")]
+    if user_groups is None:
+        hint = "set nginx.user to the user of nginx's workers (the `user` line of nginx.conf)"
+        return [Finding("socket", "error", f"nginx.user {user!r} does not exist on the host", path, hint)]
+    if can_connect(stat, user, user_groups):
+        return []
+    who = f"nginx (user {user}, groups {' '.join(sorted(user_groups))})"
+    shown = f"{stat.mode:04o} {stat.owner}:{stat.group}"
+    message = f"{who} cannot connect to {path}: it is {shown}; nginx answers 502 (connect() failed: Permission denied)"
+    hint = f"chown root:{user} {path} && chmod {mode} {path} fixes it now; {recreate} recreates it as rendered"
+    return [Finding("socket", "error", message, path, hint)]
+
+
+def port_findings(port: int, found: list[Listener]) -> list[Finding]:
+    """Port PORT should be held by nginx and nothing else."""
+    if not found:
+        return [
+            Finding(
+                "port",
+                "error",
+                f"nothing listens on port {port}",
+                None,
+                "systemctl start nginx; `journalctl -u nginx -n 20` says why it stopped",
+            )
+        ]
+    findings = []
+    for names, pids in sorted({(listener.processes, listener.pids) for listener in found}):
+        if not names:
+            findings.append(
+                Finding(
+                    "port",
+                    "warning",
+                    f"port {port} is held by a process ss cannot name",
+                    None,
+                    "run deploykit doctor as root to see which",
+                )
+            )
+        elif set(names) != {"nginx"}:
+            who = ", ".join(names) + (f" (pid {', '.join(map(str, pids))})" if pids else "")
+            findings.append(
+                Finding(
+                    "port",
+                    "error",
+                    f"port {port} is held by {who}, not nginx",
+                    None,
+                    "stop it (systemctl disable --now <its unit>) or set nginx.listen to a free port, then apply",
+                )
+            )
+    return findings
+
+
+def unit_findings(states: dict[str, str], journals: dict[str, str], idle_ok: set[str]) -> list[Finding]:
+    """Units that failed (with their last log lines) or are not running."""
+    findings = []
+    for unit, state in states.items():
+        if state == "failed":
+            log = journals.get(unit, "").strip()
+            message = f"{unit} has failed" + (f"; its last log lines:\n{log}" if log else "")
+            hint = f"fix the cause, then systemctl reset-failed {unit} && systemctl start {unit}"
+            findings.append(Finding("units", "error", message, None, hint))
+        elif state not in ("active", "reloading", "activating") and not (state == "inactive" and unit in idle_ok):
+            findings.append(Finding("units", "error", f"{unit} is {state}", None, f"systemctl start {unit}"))
+    return findings
+
+
+def disk_findings(usage: Iterable[tuple[str, DiskUsage]]) -> list[Finding]:
+    """Filesystems over 90% (warning) or 97% (error) full, each named once with the paths on it."""
+    paths: dict[str, list[str]] = {}
+    mounts: dict[str, DiskUsage] = {}
+    for path, disk in usage:
+        paths.setdefault(disk.mount, []).append(path)
+        mounts[disk.mount] = disk
+    findings = []
+    for mount, disk in mounts.items():
+        if disk.percent > DISK_WARN:
+            severity: Severity = "error" if disk.percent > DISK_ERROR else "warning"
+            free = f"{disk.available_kb // 1024} MiB free; holds {', '.join(paths[mount])}"
+            findings.append(
+                Finding(
+                    "disk",
+                    severity,
+                    f"{mount} is {disk.percent}% full ({free})",
+                    None,
+                    "free space: journalctl --vacuum-size=200M, apt-get clean, old logs; fewer deploy.keep_releases",
+                )
+            )
+    return findings
+
+
+def clock_findings(ntp: CommandResult, container: bool) -> list[Finding]:
+    """``timedatectl show -p NTPSynchronized --value``; a container shares its machine's clock."""
+    if ntp.returncode == 127:
+        return [Finding("clock", "info", "clock synchronisation unknown: timedatectl is not installed")]
+    answer = ntp.stdout.strip()
+    if ntp.ok and answer == "yes":
+        return []
+    if not ntp.ok:
+        return [Finding("clock", "info", f"clock synchronisation unknown: timedatectl: {ntp.output()}")]
+    if container:
+        return [
+            Finding(
+                "clock",
+                "info",
+                "the clock is not NTP-synchronised here; a container shares the clock of the machine that runs it",
+                None,
+                "check NTP on that machine",
+            )
+        ]
+    return [
+        Finding(
+            "clock",
+            "warning",
+            "the clock is not NTP-synchronised",
+            None,
+            "timedatectl set-ntp true (systemd-timesyncd), or install chrony; TLS, tokens and log times depend on it",
+        )
+    ]
+
+
+def _sha(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def drift_findings(release: Release | None, on_host: dict[str, FileFacts | None], rendered: Bundle) -> list[Finding]:
+    """Files changed on the host since the release in place, and settings changed since it."""
+    if release is None:
+        return [
+            Finding(
+                "drift",
+                "warning",
+                "no release recorded: this stack was not installed by deploykit apply",
+                None,
+                "deploykit apply",
+            )
+        ]
+    findings = []
+    for entry in release.files:
+        path, facts = entry["path"], on_host.get(entry["path"])
+        if facts is None:
+            findings.append(
+                Finding(
+                    "drift",
+                    "error",
+                    f"{path} was deleted since release {release.id}",
+                    path,
+                    "deploykit apply puts it back",
+                )
+            )
+        elif _sha(facts.content) != entry["sha256"]:
+            findings.append(
+                Finding(
+                    "drift",
+                    "warning",
+                    f"{path} was changed on the host since release {release.id} (edited by hand?)",
+                    path,
+                    "move the change into deploykit.toml; `deploykit plan` shows it, `deploykit apply` replaces it",
+                )
+            )
+        elif facts.mode != entry["mode"]:
+            findings.append(
+                Finding(
+                    "drift",
+                    "warning",
+                    f"{path} is mode {facts.mode:04o}, release {release.id} installed {entry['mode']:04o}",
+                    path,
+                    "deploykit apply resets it",
+                )
+            )
+    return findings + pending_findings(release, rendered)
+
+
+def pending_findings(release: Release, rendered: Bundle) -> list[Finding]:
+    """The settings render other files than the release installed: changes not applied yet."""
+    installed = {e["path"]: e["sha256"] for e in release.files}
+    now = {f.path: _sha(f.content.encode()) for f in rendered}
+    changed = sorted(p for p in installed.keys() | now.keys() if installed.get(p) != now.get(p))
+    if not changed:
+        return []
+    return [
+        Finding(
+            "drift",
+            "warning",
+            f"pending changes: the settings render {len(changed)} file(s) differently "
+            f"from release {release.id}: {', '.join(changed)}",
+            None,
+            "run deploykit plan to see them, deploykit apply to install them",
+        )
+    ]
+
+
+# gathering (through the host)
+@dataclass(frozen=True)
+class Doctor:
+    host: Host
+    settings: Settings
+
+    def socket(self) -> list[Finding]:
+        path, user = self.settings.paths.socket, self.settings.nginx.user
+        stat = self.host.run(["stat", "-L", "-c", "%a %U %G %F", path])
+        ids = self.host.run(["id", "-G", "-n", user])
+        found = path_stat(stat.stdout) if stat.ok else None
+        user_groups = groups(ids.stdout) if ids.ok else None
+        mode = self.settings.systemd.socket_mode
+        return socket_findings(path, found, user, user_groups, Units.of(self.settings), mode)
+
+    def port(self) -> list[Finding]:
+        nginx = self.settings.nginx
+        ports = [nginx.listen, *([nginx.listen_tls] if nginx.tls is not None else [])]
+        findings = []
+        for port in ports:
+            result = self.host.run(["ss", "-ltnpH", f"sport = :{port}"])
+            if result.returncode == 127:
+                return [Finding("port", "info", "ss is not installed on the host; ports not checked")]
+            findings += port_findings(port, listeners(result.stdout))
+        return findings
+
+    def units(self) -> list[Finding]:
+        units = Units.of(self.settings)
+        names = units.names()
+        answer = self.host.run(["systemctl", "is-failed", *names]).stdout.split()
+        states = {name: answer[i] if i < len(answer) else "unknown" for i, name in enumerate(names)}
+        journals = {
+            unit: self.host.run(["journalctl", "-u", unit, "-n", str(JOURNAL_LINES), "-o", "cat", "--no-pager"]).stdout
+            for unit, state in states.items()
+            if state == "failed"
+        }
+        idle = {units.service} if units.socket else set()
+        return unit_findings(states, journals, idle)
+
+    def certificate(self) -> list[Finding]:
+        tls = self.settings.nginx.tls
+        if tls is None:
+            return []
+        facts = self.host.read(tls.certificate)
+        if facts is None:
+            return [
+                Finding(
+                    "certificate",
+                    "error",
+                    f"{tls.certificate} does not exist on the host",
+                    tls.certificate,
+                    "issue it (e.g. certbot certonly --webroot) or fix nginx.tls.certificate",
+                )
+            ]
+        if which("openssl") is None:
+            return [Finding("certificate", "info", "openssl is not installed here; the certificate was not checked")]
+        fd, copy = tempfile.mkstemp(prefix="deploykit-doctor-", suffix=".pem")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(facts.content)
+            found = certificate_expiry(copy, tls.certificate, tls.certificate, check="certificate")
+            return [
+                Finding(f.check, f.severity, f.message, f.file, "renew it (certbot renew), then systemctl reload nginx")
+                for f in found
+            ]
+        finally:
+            os.unlink(copy)
+
+    def disk(self) -> list[Finding]:
+        paths = dict.fromkeys([self.settings.paths.state_dir, "/var/log", self.settings.app.working_dir])
+        usage = []
+        for path in paths:
+            result = self.host.run(["df", "-P", path])
+            if result.returncode == 127:
+                return [Finding("disk", "info", "df is not installed on the host; disk space not checked")]
+            usage += [(path, disk) for disk in disk_usage(result.stdout)]
+        return disk_findings(usage)
+
+    def clock(self) -> list[Finding]:
+        ntp = self.host.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
+        container = self.host.run(["systemd-detect-virt", "--container"]).ok
+        return clock_findings(ntp, container)
+
+    def drift(self) -> list[Finding]:
+        store = ReleaseStore(self.host, self.settings.paths.state_dir)
+        current = store.current()
+        try:
+            release = store.get(current) if current else None
+        except NoRelease as exc:
+            return [Finding("drift", "error", f"{exc}, though {store.state_dir}/current names it", None,
+                            "deploykit apply records a new release")]  # fmt: skip
+        on_host = {e["path"]: self.host.read(e["path"]) for e in (release.files if release else [])}
+        return drift_findings(release, on_host, render(self.settings))
+
+    def checks(self) -> list[tuple[str, Callable[[], list[Finding]], bool]]:
+        """(name, check, needs commands)."""
+        return [
+            ("units", self.units, True),
+            ("socket", self.socket, True),
+            ("port", self.port, True),
+            ("drift", self.drift, False),
+            ("certificate", self.certificate, False),
+            ("disk", self.disk, True),
+            ("clock", self.clock, True),
+        ]
+
+
+def diagnose(host: Host, settings: Settings) -> Report:
+    """Run every doctor check on HOST, each timed; checks that need commands are skipped on a staging root."""
+    results = []
+    for name, check, needs_commands in Doctor(host, settings).checks():
+        if needs_commands and not host.runs_commands:
+            results.append(CheckResult(name, ran=False))
+            continue
+        started = time.perf_counter()
+        findings = tuple(check())
+        results.append(CheckResult(name, findings, True, time.perf_counter() - started))
+    return Report(tuple(results))
