@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck unit workers bench setup system-packages clean
+.PHONY: run test lint typecheck unit workers test-fleet test-fleet-mutants bench setup system-packages clean
 
 setup: $(STAMP) system-packages
 
@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # nginx -t, systemd-analyze and openssl are real validators the tests run;
-# debootstrap + systemd-nspawn boot the real systemd host (tests/realhost); wrk is for make bench.
+# debootstrap + systemd-nspawn boot the real systemd host (tests/realhost); ssh and ip reach
+# the molecule hosts (make test-fleet); wrk is for make bench.
 system-packages:
 	@missing=""; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
@@ -26,6 +27,8 @@ system-packages:
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
 	command -v systemd-nspawn >/dev/null 2>&1 || missing="$$missing systemd-container"; \
+	command -v ssh >/dev/null 2>&1 || missing="$$missing openssh-client"; \
+	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$$missing iproute2"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
@@ -38,8 +41,8 @@ run: setup
 	$(BIN)/deploykit up -c examples/deploykit.toml
 
 lint: setup
-	$(BIN)/ruff check deploykit tests
-	$(BIN)/ruff format --check deploykit tests
+	$(BIN)/ruff check deploykit tests molecule ansible
+	$(BIN)/ruff format --check deploykit tests molecule ansible
 
 typecheck: setup
 	$(BIN)/mypy
@@ -53,7 +56,17 @@ workers: setup
 	SERVE_TEST_TARGET=deploykit-workers $(BIN)/pytest -q tests/server
 	SERVE_TEST_TARGET=gunicorn $(BIN)/pytest -q -rs tests/server
 
-test: lint typecheck unit workers
+# The Ansible role (ansible/) on two real Debian 12 systemd hosts reached over SSH: molecule's
+# create, converge, idempotence, failed rollouts, verify, destroy (molecule/default). Needs root.
+test-fleet: setup
+	@if [ "$$(id -u)" != 0 ]; then echo "test-fleet: skipped: booting the molecule hosts (systemd-nspawn) needs root"; \
+	else PATH="$(CURDIR)/$(BIN):$$PATH" ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 $(BIN)/molecule test; fi
+
+# Not part of `make test`: proof that those checks catch a broken role (molecule/mutants.py, ~4 min).
+test-fleet-mutants: setup
+	$(BIN)/python molecule/mutants.py
+
+test: lint typecheck unit workers test-fleet
 
 bench: setup
 	$(BIN)/python bench/run.py

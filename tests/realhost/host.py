@@ -4,26 +4,37 @@ The root filesystem is built once with debootstrap and cached under
 ``.cache/rootfs`` (never in git); every boot is ``--ephemeral``, so each test
 run starts from a clean host. Commands run through ``nsenter`` with a clean
 environment (``machinectl``/``systemctl -M`` do not work on these machines).
-The container has no network: wheels and files come in through read-only
-bind mounts.
+By default the container has no network (loopback only): wheels and files come
+in through read-only bind mounts. With a ``Veth`` it gets one point-to-point
+link to this machine (a /30, the container side set by systemd-networkd), and
+its sshd takes the keys bound over ``/root/.ssh/authorized_keys``: the path
+Ansible uses in production (``molecule/``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache"
 ROOTFS = CACHE / "rootfs"
-PACKAGES = "systemd,systemd-sysv,dbus,procps,iproute2,python3,python3-venv,nginx-light,curl"
+PACKAGES = "systemd,systemd-sysv,dbus,procps,iproute2,python3,python3-venv,nginx-light,curl,openssh-server"
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: What the cached tree was built from; a cache with another marker (or none) is rebuilt.
+BUILD = f"3 {PACKAGES} networkd"
+MARKER = "etc/deploykit-test-rootfs"
+#: The /30 links of ``Veth`` containers come from here (not routed anywhere else).
+VETH_NET = ipaddress.IPv4Network("10.213.0.0/16")
 
 
 def mirror() -> str:
@@ -35,11 +46,14 @@ def mirror() -> str:
 
 
 def ensure_rootfs() -> Path:
-    """The cached Debian 12 tree, built on first use (about a minute)."""
+    """The cached Debian 12 tree, built on first use (about a minute) or when
+    the cache was built from other packages (e.g. before sshd was added)."""
     CACHE.mkdir(exist_ok=True)
     with (CACHE / "rootfs.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (ROOTFS / "usr/bin/python3").exists():
+        _remove_stale()
+        marker = ROOTFS / MARKER
+        if marker.is_file() and marker.read_text() == BUILD:
             return ROOTFS
         partial = CACHE / "rootfs-building"
         shutil.rmtree(partial, ignore_errors=True)
@@ -48,9 +62,27 @@ def ensure_rootfs() -> Path:
             check=True,
             capture_output=True,
         )
-        subprocess.run(["systemctl", f"--root={partial}", "mask", "systemd-networkd-wait-online.service"], check=True)
+        systemctl = ["systemctl", f"--root={partial}"]
+        # Only a Veth container has a link for networkd to configure; the others keep loopback only.
+        subprocess.run([*systemctl, "enable", "systemd-networkd.service"], check=True, capture_output=True)
+        # (the generator, enabled with networkd, reads a kernel command line a container lacks, and fails)
+        masked = ["systemd-networkd-wait-online.service", "systemd-network-generator.service"]
+        subprocess.run([*systemctl, "mask", *masked], check=True, capture_output=True)
+        (partial / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
+        (partial / MARKER).write_text(BUILD)
+        if ROOTFS.exists():  # an older cache: set aside (a container may be copying it), removed later
+            ROOTFS.rename(CACHE / f"rootfs-stale-{os.getpid()}-{time.time_ns()}")
         partial.rename(ROOTFS)
+        _remove_stale()
     return ROOTFS
+
+
+def _remove_stale() -> None:
+    """Old caches, once no ephemeral copy (``.#machine.*``) is being made or used."""
+    if any(CACHE.glob(".#machine.*")):
+        return
+    for stale in CACHE.glob("rootfs-stale-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def build_wheels(target: Path) -> Path:
@@ -61,19 +93,88 @@ def build_wheels(target: Path) -> Path:
     return target
 
 
-class Container:
-    """A booted ephemeral container; ``run`` executes inside it."""
+@dataclass(frozen=True)
+class Veth:
+    """A point-to-point link to one container: ``host`` is this machine's end
+    (on ``ve-NAME``), ``address`` the container's (on ``host0``)."""
 
-    def __init__(self, name: str, binds: Sequence[tuple[Path, str]], log: Path) -> None:
+    host: ipaddress.IPv4Interface
+    address: ipaddress.IPv4Interface
+
+    @classmethod
+    def free(cls, seed: int, taken: Sequence[Veth] = ()) -> Veth:
+        """A /30 from VETH_NET that no interface here (nor TAKEN) uses yet, searched
+        from SEED (e.g. the pid, so concurrent test sessions start far apart)."""
+        shown = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, check=True).stdout
+        used = {ipaddress.IPv4Interface(word).network for word in shown.split() if word[:1].isdigit() and "/" in word}
+        used |= {veth.host.network for veth in taken}
+        subnets = list(VETH_NET.subnets(new_prefix=30))
+        for step in range(len(subnets)):
+            net = subnets[(seed + step) % len(subnets)]
+            if net not in used:
+                first, second = list(net.hosts())
+                return cls(ipaddress.IPv4Interface(f"{first}/30"), ipaddress.IPv4Interface(f"{second}/30"))
+        raise RuntimeError(f"no free /30 left in {VETH_NET}")
+
+    def networkd_unit(self) -> str:
+        return f"[Match]\nName=host0\n\n[Network]\nAddress={self.address}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+
+
+class Container:
+    """A booted ephemeral container; ``run`` executes inside it.
+
+    Without ``veth`` it has loopback only (``--private-network``). With one it
+    gets ``--network-veth``: the host end is configured here, the container end
+    by a networkd unit bound in, and ``authorized_keys`` (a public key file) is
+    bound over root's. ``detach`` starts nspawn in its own session, so it
+    outlives the process that booted it (see ``stop_pid``)."""
+
+    def __init__(
+        self,
+        name: str,
+        binds: Sequence[tuple[Path, str]],
+        log: Path,
+        *,
+        veth: Veth | None = None,
+        authorized_keys: Path | None = None,
+        detach: bool = False,
+    ) -> None:
         self.name = name
         self.log = log
+        self.veth = veth
         argv = ["systemd-nspawn", "-D", str(ensure_rootfs()), "--ephemeral", "-b", "-M", name, "--register=no",
-                "--keep-unit", "--private-network", "--console=read-only"]  # fmt: skip
+                "--keep-unit", "--console=read-only"]  # fmt: skip
+        binds = list(binds)
+        if veth is None:
+            argv.append("--private-network")
+        else:
+            if len(f"ve-{name}") > 15:
+                raise ValueError(f"machine name {name!r} is too long for the ve-NAME interface (12 characters at most)")
+            unit = log.with_name(f"{name}-host0.network")
+            unit.write_text(veth.networkd_unit())
+            argv.append("--network-veth")
+            binds.append((unit, "/etc/systemd/network/10-host0.network"))
+        if authorized_keys is not None:
+            binds.append((authorized_keys, "/root/.ssh/authorized_keys"))
         argv += [f"--bind-ro={host}:{inside}" for host, inside in binds]
         with log.open("wb") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=detach
+            )
         self.leader = self._leader()
+        if veth is not None:
+            self._link_host_end(veth)
         self._wait_running()
+
+    def _link_host_end(self, veth: Veth) -> None:
+        link = f"ve-{self.name}"
+        deadline = time.monotonic() + 30
+        while subprocess.run(["ip", "link", "show", link], capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{link} did not appear")
+            time.sleep(0.1)
+        subprocess.run(["ip", "addr", "add", str(veth.host), "dev", link], check=True, capture_output=True)
+        subprocess.run(["ip", "link", "set", link, "up"], check=True, capture_output=True)
 
     def _leader(self) -> int:
         deadline = time.monotonic() + 30
@@ -117,6 +218,24 @@ class Container:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def stop_pid(pid: int, name: str, timeout: float = 30) -> None:
+    """Stop the detached systemd-nspawn PID that runs machine NAME (as ``Container.stop``),
+    from any process; a pid that is gone or now something else is left alone."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return
+    if not cmdline[0].endswith(b"systemd-nspawn") or name.encode() not in cmdline:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists():
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            deadline += timeout
+        time.sleep(0.1)
 
 
 def can_boot() -> str | None:

@@ -1,0 +1,73 @@
+"""After converge, idempotence and the two failed rollouts of side_effect.yml:
+both hosts serve the first release through nginx, host1 went through (and
+back out of) both failures, host2 was never touched. Run by molecule's
+testinfra verifier over SSH (``--connection=ansible``)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+
+testinfra_hosts = ["app"]
+
+GREETING = "hello from deploykit"
+
+
+def releases(host: Any) -> list[dict[str, Any]]:
+    """The kept releases, oldest first: id, source, status."""
+    return [json.loads(line) for line in host.check_output("python3 -c %s", _RELEASES).splitlines()]
+
+
+_RELEASES = """import glob, json
+for path in sorted(glob.glob('/var/lib/deploykit/demo/releases/*/manifest.json')):
+    with open(path) as fh:
+        release = json.load(fh)
+    print(json.dumps({key: release[key] for key in ('id', 'source', 'status')}))
+"""
+
+
+def name(host: Any) -> str:
+    return str(host.ansible.get_variables()["inventory_hostname"])
+
+
+def test_the_stack_runs(host: Any) -> None:
+    assert host.service("demo.socket").is_enabled and host.service("demo.socket").is_running
+    assert host.service("demo.service").is_running
+    assert host.service("nginx").is_running
+    assert "app.main:app" in host.file("/etc/systemd/system/demo.service").content_string
+    assert host.file("/etc/deploykit/deploykit.toml").mode == 0o600
+
+
+def test_serves_the_first_release_through_nginx_on_the_host(host: Any) -> None:
+    page = host.check_output("curl -sS --fail -H 'Host: demo.localhost' http://127.0.0.1/")
+    assert json.loads(page)["greeting"] == GREETING
+
+
+def test_serves_through_nginx_from_outside(host: Any) -> None:
+    address = host.ansible.get_variables()["ansible_host"]
+    request = urllib.request.Request(f"http://{address}/", headers={"Host": "demo.localhost"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - a test host's address
+        assert response.status == 200
+        assert json.loads(response.read())["greeting"] == GREETING
+    static = urllib.request.Request(f"http://{address}/static/hello.txt", headers={"Host": "demo.localhost"})
+    with urllib.request.urlopen(static, timeout=10) as response:  # noqa: S310
+        assert b"static file served by nginx" in response.read()
+
+
+def test_host1_failed_twice_and_is_back_on_its_first_release(host: Any) -> None:
+    if name(host) != "host1":
+        pytest.skip("host1 only")
+    kept = releases(host)
+    assert [r["status"] for r in kept] == ["applied", "rolled-back", "applied", "applied"], kept
+    assert kept[-1]["source"] == f"rollback to {kept[0]['id']}", kept
+    current = host.file("/var/lib/deploykit/demo/current").content_string.strip()
+    assert current == kept[-1]["id"]
+
+
+def test_host2_was_never_touched_by_the_failed_rollouts(host: Any) -> None:
+    if name(host) != "host2":
+        pytest.skip("host2 only")
+    assert [r["status"] for r in releases(host)] == ["applied"]

@@ -1,0 +1,124 @@
+"""The molecule scenario's hosts (molecule/default): Debian 12 systemd
+containers that Ansible reaches the production way, over real SSH.
+
+    python -m tests.realhost.fleet up STATE_DIR NAME...   boot one per NAME; print molecule's instance config
+    python -m tests.realhost.fleet down STATE_DIR         stop them
+
+``up`` also stages what the role copies from the controller: the deploykit
+wheels (with every dependency, for an offline install) under
+``STATE_DIR/stage/wheels`` and the example app's files under
+``STATE_DIR/stage/app``. Each run makes its own SSH key; the containers are
+ephemeral copies of the cached rootfs, detached from this process, and
+named after its pid so concurrent sessions never collide.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tests.realhost.host import ROOT, Container, Veth, build_wheels, can_boot, ensure_rootfs, stop_pid
+
+SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=2"]  # fmt: skip
+
+
+def stage(target: Path) -> None:
+    """Wheels and app files, as a project would keep them on its controller."""
+    shutil.rmtree(target, ignore_errors=True)
+    build_wheels(target / "wheels")
+    app = ROOT / "examples" / "app"
+    shutil.copytree(app, target / "app" / "app", ignore=shutil.ignore_patterns("__pycache__", "static"))
+    shutil.copytree(app / "static", target / "app" / "static")
+
+
+def ssh_key(state: Path) -> Path:
+    key = state / "id_ed25519"
+    if not key.exists():
+        argv = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "deploykit-molecule", "-f", str(key)]
+        subprocess.run(argv, check=True)
+    return key
+
+
+def wait_for_ssh(address: str, key: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        argv = ["ssh", *SSH_OPTIONS, "-i", str(key), f"root@{address}", "true"]
+        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+        if done.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no SSH to {address} after {timeout:.0f}s: {done.stderr.strip()}")
+        time.sleep(0.5)
+
+
+def up(state: Path, instances: list[str]) -> list[dict[str, Any]]:
+    reason = can_boot()
+    if reason is not None:
+        raise SystemExit(f"cannot boot the molecule hosts: {reason}")
+    state.mkdir(parents=True, exist_ok=True)
+    key = ssh_key(state)
+    ensure_rootfs()
+    pid, count = os.getpid(), len(instances)
+    names = [f"dk{pid}{chr(ord('a') + i)}" for i in range(count)]  # "ve-" + 10 characters at most
+    links: list[Veth] = []
+    for i in range(count):
+        links.append(Veth.free(pid * count + i, taken=links))
+
+    def boot(i: int) -> dict[str, Any]:
+        box = Container(names[i], [], state / f"{names[i]}.log", veth=links[i],
+                        authorized_keys=key.with_suffix(".pub"), detach=True)  # fmt: skip
+        record = {"instance": instances[i], "machine": box.name, "nspawn_pid": box.proc.pid, "leader": box.leader,
+                  "address": str(links[i].address.ip), "user": "root", "port": 22,
+                  "identity_file": str(key)}  # fmt: skip
+        _save(state, record)
+        wait_for_ssh(record["address"], key)
+        return record
+
+    try:
+        with ThreadPoolExecutor(max_workers=count + 1) as pool:
+            staged = pool.submit(stage, state / "stage")
+            records = list(pool.map(boot, range(count)))
+            staged.result()
+    except BaseException:
+        down(state)
+        raise
+    return records
+
+
+def _save(state: Path, record: dict[str, Any]) -> None:
+    (state / f"machine-{record['instance']}.json").write_text(json.dumps(record))
+
+
+def down(state: Path) -> list[str]:
+    records = [json.loads(path.read_text()) for path in sorted(state.glob("machine-*.json"))]
+    with ThreadPoolExecutor(max_workers=max(len(records), 1)) as pool:  # each halts, then nspawn removes its copy
+        list(pool.map(lambda record: stop_pid(int(record["nspawn_pid"]), record["machine"]), records))
+    for record in records:
+        (state / f"machine-{record['instance']}.json").unlink()
+    return [record["instance"] for record in records]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] not in ("up", "down"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    state = Path(argv[1])
+    if argv[0] == "up":
+        records = up(state, argv[2:] or ["instance"])
+        keys = ("instance", "address", "user", "port", "identity_file")
+        print(json.dumps([{k: record[k] for k in keys} for record in records]))
+    else:
+        print(json.dumps(down(state)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
