@@ -1,7 +1,8 @@
 """Plan: compare the rendered bundle with the host's facts (pure; no I/O).
 
 The actions are what ``apply`` will do, in order: write files, link the
-nginx site, ``daemon-reload`` when a unit changed, enable the socket, restart
+nginx site, ``daemon-reload`` when a unit changed, enable the socket (or
+restart it when its unit changed: a new path or mode needs a new socket), restart
 the service when its unit or environment changed (HUP does not re-read
 either), reload it when only Gunicorn's conf changed, start it when it is not
 running, and reload nginx when its site changed.
@@ -112,6 +113,10 @@ def _services(bundle: Bundle, state: HostState, kinds: set[Kind]) -> list[Action
         enabled = facts.enabled if facts is not None else None
         if enabled is False or (enabled is None and state.files.get(socket.path) is None):
             actions.append(Systemctl("enable --now", socket_name))
+        elif Kind.SOCKET_UNIT in kinds and state.files.get(socket.path) is not None:
+            # a new path, mode or owner only exists on a new socket; stopping the socket
+            # stops the service too (Requires=), which the restart below starts again
+            actions.append(Systemctl("restart", socket_name))
     installed = state.files.get(service.path) is not None
     running = state.units.get(name)
     if installed and kinds & {Kind.SERVICE_UNIT, Kind.SOCKET_UNIT, Kind.ENV_FILE}:

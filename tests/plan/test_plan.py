@@ -129,3 +129,15 @@ def test_plan_root_exits_3_then_0_once_the_tree_matches(tmp_path: Path, capsys: 
     assert main(["plan", *base, "--set", "server.workers=3", "--root", str(tmp_path)]) == 3
     out = capsys.readouterr().out
     assert "systemctl restart demo.service" in out and "--workers 3" in out
+
+
+def test_a_changed_socket_unit_restarts_the_socket_then_the_service() -> None:
+    old = settings_for(None)
+    host = applied(old, render(old))
+    new = settings_for(None, "systemd.socket_mode=0666")
+    assert steps(new, host) == [
+        "update /etc/systemd/system/demo.socket (0644 root:root)",
+        "systemctl daemon-reload",
+        "systemctl restart demo.socket",
+        "systemctl restart demo.service",
+    ]

@@ -172,3 +172,13 @@ def test_switching_to_gunicorn_then_a_conf_only_change_reloads(deployed: Deploye
     assert same_pid == main_pid  # a HUP: Gunicorn re-read its conf in place
     code, report = deployed.apply()
     assert code == 0 and report["changed"] and greeting(deployed) == "hello from deploykit"
+
+
+def test_a_socket_change_takes_effect_on_a_new_socket(deployed: Deployed) -> None:
+    code, report = deployed.apply("--set", "systemd.socket_mode=0666")
+    assert code == 0 and report["actions"][-2:] == ["systemctl restart demo.socket", "systemctl restart demo.service"]
+    assert deployed.box.run(["stat", "-c", "%a", "/run/demo.sock"]).stdout.strip() == "666"
+    assert greeting(deployed) == "hello from deploykit"
+    code, report = deployed.apply()
+    assert code == 0 and report["changed"]
+    assert deployed.box.run(["stat", "-c", "%a", "/run/demo.sock"]).stdout.strip() == "660"
