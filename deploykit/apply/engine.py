@@ -11,8 +11,11 @@ checks that the old stack answers again."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -75,7 +78,8 @@ class Deploy:
                 return self.report
             if not confirm(pending):
                 raise DeployKitError("apply cancelled; nothing was changed", hint="Pass --yes to skip the question.")
-            self._transaction(before, pending)
+            with _term_as_interrupt():
+                self._transaction(before, pending)
         return self.report
 
     # the transaction
@@ -119,11 +123,15 @@ class Deploy:
         started = time.monotonic()
         try:
             detail = action()
-        except StepFailed as exc:
-            step = Step(name, "failed", str(exc), round(time.monotonic() - started, 3))
+        except (StepFailed, DeployKitError, OSError, KeyboardInterrupt) as exc:
+            # a host error (a write refused, a disk full) or Ctrl-C fails the step like a failed command
+            why = "interrupted (Ctrl-C or SIGTERM)" if isinstance(exc, KeyboardInterrupt) else str(exc)
+            step = Step(name, "failed", why, round(time.monotonic() - started, 3))
             self.report.steps.append(step)
             self.progress.done(step)
-            raise
+            if isinstance(exc, StepFailed):
+                raise
+            raise StepFailed(why) from exc
         step = Step(name, "ok", detail, round(time.monotonic() - started, 3))
         self.report.steps.append(step)
         self.progress.done(step)
@@ -287,6 +295,23 @@ class Deploy:
         if failed:
             raise StepFailed("; ".join(r.describe() for r in failed))
         return ", ".join(r.describe() for r in results)
+
+
+@contextlib.contextmanager
+def _term_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, an Ansible timeout) restores the host like Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _unit_name(bundle: Bundle, kind: Kind) -> str:

@@ -65,6 +65,8 @@ def _files(deploy: Deploy, before: HostState, pending: Plan, written: set[str]) 
     host = deploy.host
     for path in sorted(written):
         old = before.files.get(path)
+        if host.read(path) == old:
+            continue  # never written, or a write the host refused (atomic: nothing changed)
         try:
             if old is None:
                 host.remove(path)

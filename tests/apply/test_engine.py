@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Callable
 
 import pytest
@@ -247,3 +249,64 @@ def test_old_releases_are_pruned_but_never_the_current_one() -> None:
            for n in range(4)]  # fmt: skip
     kept = [r.id for r in ReleaseStore(host, STATE).all()]
     assert kept == ids[-2:]
+
+
+class RefusingHost(FakeHost):
+    """A host that refuses to write one path (permission denied, disk full)."""
+
+    refuse: str = ""
+
+    def write(self, path: str, content: bytes, *, mode: int, owner: str = "root", group: str = "root") -> None:
+        if path == self.refuse:
+            raise DeployKitError(f"cannot write {path}: Permission denied")
+        super().write(path, content, mode=mode, owner=owner, group=group)
+
+
+def test_a_write_the_host_refuses_restores_the_files_already_written() -> None:
+    settings = settings_for(None)
+    host = RefusingHost()
+    host.answers.append((("python3", "-c"), CommandResult(0, HEALTHY)))
+    apply(host, settings)
+    old = dict(host.files)
+    host.refuse = "/etc/systemd/system/demo.socket"
+    with pytest.raises(ApplyFailed, match="write files failed: cannot write /etc/systemd/system/demo.socket") as caught:
+        apply(host, settings_for(None, "systemd.socket_mode=0666", "nginx.client_max_body_size=1m"))
+    assert caught.value.restored
+    assert {p: f for p, f in host.files.items() if p.startswith("/etc/")} == {
+        p: f for p, f in old.items() if p.startswith("/etc/")
+    }
+
+
+def test_ctrl_c_during_a_step_restores_and_says_so() -> None:
+    settings, host = settings_for(None), host_with()
+
+    fired: list[bool] = []
+
+    def interrupt(argv: list[str]) -> CommandResult | None:
+        if argv[:2] == ["systemctl", "daemon-reload"] and not fired:
+            fired.append(True)
+            raise KeyboardInterrupt
+        return None
+
+    host.hook = interrupt
+    with pytest.raises(ApplyFailed, match=r"services failed: interrupted \(Ctrl-C or SIGTERM\)"):
+        apply(host, settings)
+    assert not any(path.startswith("/etc/") for path in host.files)
+
+
+def test_sigterm_during_apply_restores_like_ctrl_c() -> None:
+    settings, host = settings_for(None), host_with()
+    fired: list[bool] = []
+
+    def terminate(argv: list[str]) -> CommandResult | None:
+        if argv[:2] == ["systemctl", "daemon-reload"] and not fired:
+            fired.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return None
+
+    host.hook = terminate
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(ApplyFailed, match="interrupted"):
+        apply(host, settings)
+    assert not any(path.startswith("/etc/") for path in host.files)
+    assert signal.getsignal(signal.SIGTERM) is before
