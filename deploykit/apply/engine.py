@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 
 from deploykit.apply.probe import probe
 from deploykit.apply.releases import Release, ReleaseStore
-from deploykit.apply.report import Progress, Quiet, Report, Step
+from deploykit.apply.report import Progress, Quiet, Report, Step, StepStatus
 from deploykit.apply.restore import restore
 from deploykit.errors import ApplyFailed, DeployKitError
 from deploykit.facts import HostState, gather
@@ -65,6 +65,8 @@ class Deploy:
     prepared: Prepared = field(default_factory=Prepared)
     #: service actions started so far: restore undoes only these (a failed nginx -t reloads nothing)
     executed: list[Systemctl | ReloadNginx] = field(default_factory=list)
+    #: the release this apply records, once "save the release" has begun it
+    release: Release | None = None
 
     def run(self, confirm: Confirm = lambda _plan: True) -> Report:
         self.report.source = self.source
@@ -88,28 +90,28 @@ class Deploy:
         try:
             self._step("prepare the host", self._prepare)
         except StepFailed as exc:
-            self._undo(before, pending, None, store, "prepare the host", exc)
+            self._undo(before, pending, store, "prepare the host", exc)
         pending = self._with_code_restart(pending, before)
         if not pending.changes:
             self._step("app packages", lambda: "already installed, no change")
             return
         self.report.changed = True
         self.report.actions = [a.describe() for a in pending.actions]
-        release = store.begin(self.bundle, before, self.source)
-        self.report.release = release.id
-        for name, action in self._steps(pending):
+        for name, action in self._steps(pending, before, store):
             try:
                 self._step(name, action)
             except StepFailed as exc:
-                self._undo(before, pending, release, store, name, exc)
-        store.finish(release, "applied")
+                self._undo(before, pending, store, name, exc)
+        assert self.release is not None
+        store.finish(self.release, "applied")
         self._cleanup_prepare()
         pruned = store.prune(self.settings.deploy.keep_releases)
-        self._step("record the release", lambda: f"{release.id}" + (f"; pruned {len(pruned)}" if pruned else ""))
+        done = self.release.id + (f"; pruned {len(pruned)}" if pruned else "")
+        self._step("record the release", lambda: done)
 
-    def _steps(self, pending: Plan) -> list[tuple[str, Callable[[], str]]]:
+    def _steps(self, pending: Plan, before: HostState, store: ReleaseStore) -> list[tuple[str, Callable[[], str]]]:
         steps: list[tuple[str, Callable[[], str]]] = [
-            ("save the release", lambda: "previous files saved"),
+            ("save the release", lambda: self._save_release(before, store)),
             ("write files", lambda: self._write(pending)),
             ("validate on the host", lambda: self._validate(pending)),
             ("services", lambda: self._services(pending)),
@@ -126,31 +128,33 @@ class Deploy:
         except (StepFailed, DeployKitError, OSError, KeyboardInterrupt) as exc:
             # a host error (a write refused, a disk full) or Ctrl-C fails the step like a failed command
             why = "interrupted (Ctrl-C or SIGTERM)" if isinstance(exc, KeyboardInterrupt) else str(exc)
-            step = Step(name, "failed", why, round(time.monotonic() - started, 3))
-            self.report.steps.append(step)
-            self.progress.done(step)
+            self._record(name, "failed", why, started)
             if isinstance(exc, StepFailed):
                 raise
             raise StepFailed(why) from exc
-        step = Step(name, "ok", detail, round(time.monotonic() - started, 3))
+        self._record(name, "ok", detail, started)
+
+    def _record(self, name: str, status: StepStatus, detail: str, started: float) -> None:
+        step = Step(name, status, detail, round(time.monotonic() - started, 3))
         self.report.steps.append(step)
         self.progress.done(step)
 
-    def _undo(
-        self, before: HostState, pending: Plan, release: Release | None, store: ReleaseStore, name: str, exc: Exception
-    ) -> None:
+    def _save_release(self, before: HostState, store: ReleaseStore) -> str:
+        """The files about to be replaced, then the new ones, before anything changes."""
+        self.release = store.begin(self.bundle, before, self.source)
+        self.report.release = self.release.id
+        return "previous files saved"
+
+    def _undo(self, before: HostState, pending: Plan, store: ReleaseStore, name: str, exc: Exception) -> None:
         self.report.failed_step, self.report.error = name, str(exc)
         self.progress.start("restore the previous state")
         started = time.monotonic()
         problems = restore(self, before, pending)
         self.report.restored = not problems
         detail = "previous state back in place" if not problems else "; ".join(problems)
-        step = Step("restore the previous state", "ok" if not problems else "failed", detail,
-                    round(time.monotonic() - started, 3))  # fmt: skip
-        self.report.steps.append(step)
-        self.progress.done(step)
-        if release is not None:
-            store.finish(release, "rolled-back" if not problems else "failed", f"{name}: {exc}")
+        self._record("restore the previous state", "ok" if not problems else "failed", detail, started)
+        if self.release is not None:
+            store.finish(self.release, "rolled-back" if not problems else "failed", f"{name}: {exc}")
         outcome = "the previous state was restored" if not problems else "RESTORE INCOMPLETE: " + "; ".join(problems)
         headline = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ApplyFailed(

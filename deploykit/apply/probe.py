@@ -114,11 +114,12 @@ def python_on(host: Host, settings: Settings) -> str:
 def probe(host: Host, settings: Settings, timeout: float | None = None) -> list[Probe]:
     """GET the health path through the socket and through nginx, on the host."""
     wait = float(settings.deploy.health_timeout if timeout is None else timeout)
-    spec = {"path": settings.deploy.health_path, "timeout": wait, "targets": targets(settings)}
+    where = targets(settings)
+    spec = {"path": settings.deploy.health_path, "timeout": wait, "targets": where}
     result = host.run([python_on(host, settings), "-c", SCRIPT, json.dumps(spec)], timeout=wait * 2 + 15)
     try:
         answers = json.loads(result.stdout)
     except ValueError:
         reason = result.output() or f"exit {result.returncode}"
-        return [Probe(name, 0, f"probe did not run: {reason}", 0.0) for name in spec["targets"]]  # type: ignore[attr-defined]
+        return [Probe(name, 0, f"probe did not run: {reason}", 0.0) for name in where]
     return [Probe(name, a["status"], a["error"], a["seconds"]) for name, a in answers.items()]

@@ -252,12 +252,12 @@ def test_old_releases_are_pruned_but_never_the_current_one() -> None:
 
 
 class RefusingHost(FakeHost):
-    """A host that refuses to write one path (permission denied, disk full)."""
+    """A host that refuses to write under one path (permission denied, disk full)."""
 
     refuse: str = ""
 
     def write(self, path: str, content: bytes, *, mode: int, owner: str = "root", group: str = "root") -> None:
-        if path == self.refuse:
+        if self.refuse and path.startswith(self.refuse):
             raise DeployKitError(f"cannot write {path}: Permission denied")
         super().write(path, content, mode=mode, owner=owner, group=group)
 
@@ -310,3 +310,14 @@ def test_sigterm_during_apply_restores_like_ctrl_c() -> None:
         apply(host, settings)
     assert not any(path.startswith("/etc/") for path in host.files)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_release_that_cannot_be_saved_undoes_what_prepare_made() -> None:
+    settings = settings_for(None, "app.user=demo")
+    host = RefusingHost()
+    host.refuse = f"{STATE}/releases/"
+    host.answers += [(("python3", "-c"), CommandResult(0, HEALTHY)), (("id", "-u", "demo"), CommandResult(1))]
+    with pytest.raises(ApplyFailed, match="save the release failed: cannot write") as caught:
+        apply(host, settings)
+    assert caught.value.restored and ["userdel", "demo"] in host.commands
+    assert not any(path.startswith("/etc/") for path in host.files)
