@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.exceptions import TyperException
@@ -131,9 +131,7 @@ def check(
 ) -> None:
     """Render, then run nginx -t, systemd-analyze verify/security, Gunicorn's
     config loader and cross-file checks. Exit 3 when anything is found."""
-    formats: dict[str, Literal["table", "json", "junit"]] = {"table": "table", "json": "json", "junit": "junit"}
-    if fmt not in formats:
-        raise typer.BadParameter(f"{fmt!r} is not one of table, json, junit", param_hint="--format")
+    _formats(fmt, "table", "json", "junit")
     loaded = _settings(config, profile, sets)
     report = run_checks(loaded.settings)
     if fmt == "table":
@@ -165,11 +163,10 @@ def plan_cmd(
     bundle = render(loaded.settings)
     host = connect(root, target)
     result = plan(bundle, gather(host, bundle, loaded.settings), loaded.settings)
-    console.show_diff(list(result.diff))
     if not result.changes:
         console.info("no changes: the host matches the rendered stack")
         return
-    console.show_plan([action.describe() for action in result.actions])
+    console.show_pending(result)
     raise typer.Exit(3)
 
 
@@ -302,8 +299,7 @@ def _formats(fmt: str, *allowed: str) -> None:
 
 
 def _progress(fmt: str) -> console.StepLines | None:
-    if fmt not in ("table", "json"):
-        raise typer.BadParameter(f"{fmt!r} is not one of table, json", param_hint="--format")
+    _formats(fmt, "table", "json")
     return console.StepLines() if fmt == "table" else None
 
 
@@ -314,8 +310,7 @@ def _run_deploy(deploy: Deploy, yes: bool, fmt: str) -> None:
     def confirm(pending: Plan) -> bool:
         if yes:
             return True
-        console.show_diff(list(pending.diff))
-        console.show_plan([action.describe() for action in pending.actions])
+        console.show_pending(pending)
         return console.confirm("Apply these changes?")
 
     try:

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from deploykit.check.findings import Report
 from deploykit.errors import DeployKitError, SettingsError
+from deploykit.plan import Plan
 from deploykit.render.bundle import Bundle
 from deploykit.render.envfile import mask_secrets
 
@@ -114,6 +115,12 @@ def show_plan(steps: list[str]) -> None:
     out().print("[bold]plan:[/]")
     for number, step in enumerate(steps, 1):
         out().print(f"  {number}. {escape(step)}")
+
+
+def show_pending(pending: Plan) -> None:
+    """What apply would change: the masked diff, then the numbered actions."""
+    show_diff(list(pending.diff))
+    show_plan([action.describe() for action in pending.actions])
 
 
 class StepLines:
