@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,22 @@ def stage_files(stage: Path) -> None:
     shutil.copy(ROOT / "examples" / "deploykit.toml", stage / "deploykit.toml")
     for script in ("load.py", "wsclient.py", "inject.py"):
         shutil.copy(HERE / script, stage / script)
+
+
+def curl(box: Container, path: str = "/") -> subprocess.CompletedProcess[str]:
+    """GET PATH through nginx inside the container, status line and headers included."""
+    return box.run(["curl", "-sS", "-i", "-H", "Host: demo.localhost", f"http://127.0.0.1{path}"], check=False)
+
+
+def under_load(box: Container, seconds: float) -> subprocess.Popen[str]:
+    """Keep-alive requests through nginx for SECONDS (load.py); read them with load_result."""
+    argv = box.command(["python3", "/mnt/stage/load.py", str(seconds), "demo.localhost"])
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+
+def load_result(load: subprocess.Popen[str], timeout: float = 120) -> dict[str, Any]:
+    out, _ = load.communicate(timeout=timeout)
+    return dict(json.loads(out))
 
 
 @pytest.fixture(scope="session")

@@ -198,11 +198,16 @@ class Container:
             time.sleep(0.25)
         raise RuntimeError(f"container did not finish booting (state {state!r})")
 
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """ARGV run inside the container with a clean environment (for run, or a Popen of its own)."""
+        return ["nsenter", "-t", str(self.leader), "-a", "env", "-i", PATH, "LANG=C.UTF-8", *argv]
+
     def run(
         self, argv: Sequence[str], *, check: bool = True, input: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        command = ["nsenter", "-t", str(self.leader), "-a", "env", "-i", PATH, "LANG=C.UTF-8", *argv]
-        done = subprocess.run(command, capture_output=True, text=True, input=input, timeout=timeout, check=False)
+        done = subprocess.run(
+            self.command(argv), capture_output=True, text=True, input=input, timeout=timeout, check=False
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
         return done

@@ -7,36 +7,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-from typing import Any
 
 import pytest
 
-from tests.realhost.conftest import CONFIG, ROOT, Deployed
-from tests.realhost.host import PATH
+from tests.realhost.conftest import CONFIG, ROOT, Deployed, curl, load_result, under_load
 
 pytestmark = pytest.mark.realhost
 
 
-def curl(deployed: Deployed, path: str = "/") -> subprocess.CompletedProcess[str]:
-    argv = ["curl", "-sS", "-i", "-H", "Host: demo.localhost", f"http://127.0.0.1{path}"]
-    return deployed.box.run(argv, check=False)
-
-
 def greeting(deployed: Deployed) -> str:
-    response = curl(deployed)
+    response = curl(deployed.box)
     assert response.stdout.startswith("HTTP/1.1 200"), response.stdout + response.stderr
     return str(json.loads(response.stdout.split("\n\n", 1)[1])["greeting"])
-
-
-def under_load(deployed: Deployed, seconds: float) -> subprocess.Popen[str]:
-    argv = ["nsenter", "-t", str(deployed.box.leader), "-a", "env", "-i", PATH, "python3", "/mnt/stage/load.py",
-            str(seconds), "demo.localhost"]  # fmt: skip
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-
-
-def load_result(load: subprocess.Popen[str]) -> dict[str, Any]:
-    out, _ = load.communicate(timeout=120)
-    return dict(json.loads(out))
 
 
 def test_first_apply_installs_and_health_checks(deployed: Deployed) -> None:
@@ -52,7 +34,7 @@ def test_first_apply_installs_and_health_checks(deployed: Deployed) -> None:
 
 def test_serves_http_static_and_websocket_through_nginx(deployed: Deployed) -> None:
     assert greeting(deployed) == "hello from deploykit"
-    assert "static file served by nginx" in curl(deployed, "/static/hello.txt").stdout
+    assert "static file served by nginx" in curl(deployed.box, "/static/hello.txt").stdout
     ws = deployed.box.run(["python3", "/mnt/stage/wsclient.py", "demo.localhost", "/ws/", "hello over ws"], check=False)
     assert ws.stdout.splitlines() == ["HTTP/1.1 101 Switching Protocols", "hello over ws"], ws.stdout + ws.stderr
 
@@ -91,7 +73,7 @@ def test_second_apply_changes_nothing(deployed: Deployed) -> None:
 
 def test_a_config_nginx_rejects_is_rolled_back_while_serving(deployed: Deployed) -> None:
     site_before = deployed.box.run(["cat", "/etc/nginx/sites-available/demo.conf"]).stdout
-    load = under_load(deployed, 4)
+    load = under_load(deployed.box, 4)
     try:
         done = deployed.box.run(["/opt/deploykit/bin/python", "/mnt/stage/inject.py", CONFIG, "nginx"], check=False)
     finally:
@@ -109,7 +91,7 @@ def test_a_config_nginx_rejects_is_rolled_back_while_serving(deployed: Deployed)
 
 def test_a_unit_that_fails_to_start_is_rolled_back_while_serving(deployed: Deployed) -> None:
     pid_before = deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID"]).stdout
-    load = under_load(deployed, 6)
+    load = under_load(deployed.box, 6)
     try:
         code, report = deployed.apply("--set", "app.module=app.missing:app")
     finally:
@@ -142,10 +124,7 @@ def test_rollback_restores_the_previous_release(deployed: Deployed) -> None:
 
 
 def test_a_second_apply_is_refused_while_another_holds_the_lock(deployed: Deployed) -> None:
-    holder = subprocess.Popen(
-        ["nsenter", "-t", str(deployed.box.leader), "-a", "env", "-i", PATH, "flock", "/var/lib/deploykit/demo/lock",
-         "sleep", "3"],
-    )  # fmt: skip
+    holder = subprocess.Popen(deployed.box.command(["flock", "/var/lib/deploykit/demo/lock", "sleep", "3"]))
     try:
         deployed.box.run(["sleep", "0.5"])
         done = deployed.deploykit("apply", "-c", CONFIG, "--yes", "--set", "app.env.DEMO_GREETING=locked out")

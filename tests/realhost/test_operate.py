@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from tests.realhost.conftest import CONFIG, Deployed
-from tests.realhost.host import PATH
 
 pytestmark = pytest.mark.realhost
 
@@ -100,8 +99,7 @@ def test_logs_show_the_journal_and_the_access_line_of_a_request(deployed: Deploy
 
 
 def test_logs_follow_prints_a_new_request_until_ctrl_c(deployed: Deployed) -> None:
-    argv = ["nsenter", "-t", str(deployed.box.leader), "-a", "env", "-i", PATH, "LANG=C.UTF-8", "sh", "-c",
-            f"echo $$; exec /opt/deploykit/bin/deploykit logs -f -n 0 -c {CONFIG}"]  # fmt: skip
+    argv = deployed.box.command(["sh", "-c", f"echo $$; exec /opt/deploykit/bin/deploykit logs -f -n 0 -c {CONFIG}"])
     probe = f"/follow-probe-{uuid.uuid4().hex[:8]}"
     seen: list[str] = []
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as follower:

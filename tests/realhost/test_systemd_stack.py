@@ -4,11 +4,10 @@ nginx in front, hardening, and `systemctl reload` under load losing nothing."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from tests.realhost.conftest import Deployed
+from tests.realhost.conftest import Deployed, curl, load_result, under_load
 from tests.realhost.host import Container
 
 pytestmark = pytest.mark.realhost
@@ -17,10 +16,6 @@ pytestmark = pytest.mark.realhost
 @pytest.fixture(scope="module")
 def host(deployed: Deployed) -> Container:
     return deployed.box
-
-
-def curl(host: Container, path: str = "/") -> subprocess.CompletedProcess[str]:
-    return host.run(["curl", "-sS", "-i", "-H", "Host: demo.localhost", f"http://127.0.0.1{path}"], check=False)
 
 
 def test_served_through_nginx_with_the_env_file(host: Container) -> None:
@@ -50,13 +45,9 @@ def test_units_are_active_notify_socket_activated_and_hardened(host: Container) 
 
 def test_systemctl_reload_under_load_loses_no_request(host: Container) -> None:
     before = host.run(["systemctl", "show", "demo.service", "-p", "MainPID"]).stdout.strip()
-    load = subprocess.Popen(
-        ["nsenter", "-t", str(host.leader), "-a", "env", "-i", "PATH=/usr/bin:/bin", "python3", "/mnt/stage/load.py",
-         "6", "demo.localhost"], stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    load = under_load(host, 6)
     host.sh("sleep 1.5; systemctl reload demo.service; sleep 1.5; systemctl reload demo.service")
-    out, _ = load.communicate(timeout=60)
-    result = json.loads(out)
+    result = load_result(load, timeout=60)
     assert result["failures"] == []
     assert result["ok"] > 200
     after = host.run(["systemctl", "show", "demo.service", "-p", "MainPID"]).stdout.strip()
