@@ -9,6 +9,7 @@ from pathlib import Path
 
 from deploykit.check.consistency import check_consistency, check_files
 from deploykit.check.findings import CheckResult, Finding, Report
+from deploykit.check.gixy import check_gixy
 from deploykit.check.gunicorn import check_gunicorn, probe_conf
 from deploykit.check.nginx import check_nginx
 from deploykit.check.systemd import check_security, check_verify
@@ -24,6 +25,7 @@ def run_checks(settings: Settings, bundle: Bundle | None = None) -> Report:
         probed = probe_conf(bundle, work)
         steps: list[Callable[[], CheckResult]] = [
             lambda: check_nginx(settings, bundle, work),
+            lambda: check_gixy(settings, bundle, work),
             lambda: check_verify(settings, bundle, work),
             lambda: check_security(settings, bundle, work),
             lambda: check_gunicorn(bundle, probed),

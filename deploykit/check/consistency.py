@@ -210,8 +210,7 @@ def _certificate_facts(settings: Settings) -> Iterator[Finding]:
         return
     cert = tls.certificate
     yield from certificate_expiry(cert, cert, settings.paths.nginx_site)
-    stapling = tls.trusted_certificate is not None and tls.ocsp_stapling != "off"
-    if stapling and not run([openssl, "x509", "-in", cert, "-noout", "-ocsp_uri"]).stdout.strip():
+    if tls.stapling and not run([openssl, "x509", "-in", cert, "-noout", "-ocsp_uri"]).stdout.strip():
         severity: Severity = "error" if tls.ocsp_stapling == "on" else "warning"
         yield Finding(
             FILES,

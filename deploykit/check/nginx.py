@@ -50,11 +50,7 @@ def check_nginx(settings: Settings, bundle: Bundle, workdir: Path) -> CheckResul
             NAME, (Finding(NAME, "error", "nginx is not installed", hint=INSTALL_HINTS["nginx"]),), False
         )
     folder = workdir / "nginx"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "site.conf").write_text(testable(site.content, settings, folder), encoding="utf-8")
-    mime = "/etc/nginx/mime.types"
-    mime_line = f"    include {mime};\n" if os.path.exists(mime) else ""
-    (folder / "nginx.conf").write_text(WRAPPER.format(d=folder, mime=mime_line), encoding="utf-8")
+    wrap(settings, site.content, folder)
     out = run([nginx, "-t", "-p", f"{folder}/", "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log")])
     findings = []
     for line in out.text.splitlines():
@@ -66,6 +62,17 @@ def check_nginx(settings: Settings, bundle: Bundle, workdir: Path) -> CheckResul
     if out.returncode != 0 and not findings:
         findings.append(Finding(NAME, "error", f"nginx -t failed: {out.text}", file=site.path))
     return CheckResult(NAME, tuple(findings))
+
+
+def wrap(settings: Settings, site: str, folder: Path) -> Path:
+    """Write FOLDER/nginx.conf including FOLDER/site.conf (the testable site); returns nginx.conf."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "site.conf").write_text(testable(site, settings, folder), encoding="utf-8")
+    mime = "/etc/nginx/mime.types"
+    mime_line = f"    include {mime};\n" if os.path.exists(mime) else ""
+    conf = folder / "nginx.conf"
+    conf.write_text(WRAPPER.format(d=folder, mime=mime_line), encoding="utf-8")
+    return conf
 
 
 def testable(content: str, settings: Settings, folder: Path) -> str:

@@ -89,7 +89,7 @@ def listen_on(nginx: NginxSettings, port: int) -> list[str]:
 def render_site(settings: Settings) -> RenderedFile:
     nginx = settings.nginx
     tls = nginx.tls
-    stapling = tls is not None and tls.trusted_certificate is not None and tls.ocsp_stapling != "off"
+    stapling = tls is not None and tls.stapling
     content = render_template(
         "nginx_site.conf.j2",
         app=settings.app.name,
@@ -98,6 +98,7 @@ def render_site(settings: Settings) -> RenderedFile:
         nginx=nginx,
         tls=tls,
         stapling=stapling,
+        resolver=" ".join(f"[{a}]" if ":" in a else a for a in tls.resolver) if tls else "",
         http2_on=nginx.version >= HTTP2_ON_DIRECTIVE,
         ciphers=INTERMEDIATE_CIPHERS,
         locations=locations(nginx),

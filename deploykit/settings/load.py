@@ -16,6 +16,7 @@ import difflib
 import json
 import os
 import tomllib
+import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from deploykit.errors import ProfileNotFound, SettingsError, UsageError
 from deploykit.settings.model import Settings
@@ -98,15 +99,24 @@ def env_source(environ: Mapping[str, str]) -> list[Source]:
 
 
 def override_source(assignment: str) -> Source:
-    """``--set nginx.listen=8080``; the value is read as TOML when it parses, else as a string."""
+    """``--set nginx.listen=8080``: the value is read as TOML. A value that is not
+    TOML (``app.name=shop``) is taken as a string only where the field holds text;
+    elsewhere it is an error, not a string that fails later as "not a valid tuple"."""
     dotted, sep, raw = assignment.partition("=")
-    if not sep or not dotted.strip():
+    dotted = dotted.strip()
+    if not sep or not dotted:
         raise UsageError(f"--set {assignment!r}: expected section.field=value")
+    path = dotted.split(".")
     try:
         value: Any = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as exc:
+        if _takes_text(path) is False:
+            raise UsageError(
+                f"--set {assignment}: not a valid TOML value, and {dotted} does not take text",
+                hint=f"Strings need quotes: --set {dotted}='\"...\"'; lists look like [1, 2], tables like {{a = 1}}.",
+            ) from exc
         value = raw
-    return Source(f"--set {dotted.strip()}", _nest(dotted.strip().split("."), value))
+    return Source(f"--set {dotted}", _nest(path, value))
 
 
 def load(
@@ -144,7 +154,8 @@ def validate(sources: Sequence[Source]) -> Loaded:
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
-        problems = tuple(_describe(err, provenance) for err in exc.errors())
+        order = ["defaults", *(s.label for s in sources)]
+        problems = tuple(_describe(err, provenance, order) for err in exc.errors())
         labels = ", ".join(s.label for s in sources) or "no settings sources"
         count = len(problems)
         raise SettingsError(
@@ -152,6 +163,36 @@ def validate(sources: Sequence[Source]) -> Loaded:
             problems=problems,
         ) from exc
     return Loaded(settings, tuple(s.label for s in sources), provenance)
+
+
+def _takes_text(path: Sequence[str]) -> bool | None:
+    """Whether the field at PATH accepts a string; None when PATH names no known
+    field (validation then reports it, with a suggestion)."""
+    model: type[BaseModel] | None = Settings
+    for part in path[:-1]:
+        if model is None:
+            break
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        if annotation is not None and typing.get_origin(annotation) is dict:
+            return _is_text(typing.get_args(annotation)[1])  # app.env.KEY
+        model = _submodel(model, part)
+    if model is None or path[-1] not in model.model_fields:
+        return None
+    return _is_text(model.model_fields[path[-1]].annotation)
+
+
+def _is_text(annotation: Any) -> bool:
+    """str, a validated str, a string Literal, SecretStr, or a union holding one."""
+    if annotation is str or annotation is SecretStr:
+        return True
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _is_text(args[0])
+    if origin is typing.Literal:
+        return all(isinstance(a, str) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_text(a) for a in args)
+    return False
 
 
 def _nest(path: Sequence[str], value: Any) -> dict[str, Any]:
@@ -196,11 +237,13 @@ def _record(value: Any, label: str, prov: dict[Leaf, str], here: Leaf) -> None:
             _record(sub, label, prov, (*here, key))
 
 
-def _describe(err: Mapping[str, Any], provenance: Mapping[Leaf, str]) -> str:
+def _describe(err: Mapping[str, Any], provenance: Mapping[Leaf, str], order: Sequence[str] = ()) -> str:
     loc: Leaf = tuple(part for part in err["loc"] if not (isinstance(part, str) and "[" in part))
     dotted = _dotted(loc)
     origin = _origin(loc, provenance)
     message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "conflict":
+        return _describe_conflict(loc, message, err.get("ctx", {}).get("fields", ()), provenance, order)
     if err["type"] == "extra_forbidden":
         message = "unknown setting" + _suggest(loc)
     elif err["type"] == "missing":
@@ -208,6 +251,36 @@ def _describe(err: Mapping[str, Any], provenance: Mapping[Leaf, str]) -> str:
     value = err.get("input")
     shown = "" if isinstance(value, dict) else f" = {value!r}"
     return f"{origin}: {dotted or '(top level)'}{shown}: {message}"
+
+
+def _describe_conflict(
+    loc: Leaf, message: str, fields: Sequence[str], provenance: Mapping[Leaf, str], order: Sequence[str]
+) -> str:
+    """A cross-field rule broke: blame the latest source that set one of its fields
+    (the one that overrode the others), and name that field."""
+    rank = {label: i for i, label in enumerate(order)}
+
+    def origin(leaf: Leaf) -> str:  # inside the model only: a field left at its default is "defaults"
+        found = [provenance[leaf[:end]] for end in range(len(leaf), len(loc), -1) if leaf[:end] in provenance]
+        return found[0] if found else "defaults"
+
+    leaves = [(*loc, *_leaf(f)) for f in fields]
+    if not leaves:
+        return f"{_origin(loc, provenance)}: {_dotted(loc) or '(top level)'}: {message}"
+    blamed = max(leaves, key=lambda leaf: rank.get(origin(leaf), -1))
+    label = origin(blamed)
+    return f"{label if label != 'defaults' else _origin(loc, provenance)}: {_dotted(blamed)}: {message}"
+
+
+def _leaf(dotted: str) -> Leaf:
+    """'static[0].url' -> ('static', 0, 'url')."""
+    parts: list[str | int] = []
+    for part in dotted.split("."):
+        name, _, index = part.partition("[")
+        parts.append(name)
+        if index:
+            parts.append(int(index.rstrip("]")))
+    return tuple(parts)
 
 
 def _dotted(loc: Leaf) -> str:

@@ -8,21 +8,26 @@ timeout ends) live in ``model_validator`` hooks next to the fields they tie.
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
-from deploykit.settings.base import Model
+from deploykit.settings.base import Model, conflict
 from deploykit.settings.server import ServerSettings
+from deploykit.settings.syntax import CHECKS
 from deploykit.settings.types import (
     AppName,
     EnvKey,
     EnvValue,
     Expires,
     Host,
+    IpAddress,
     ModuleRef,
     ProjectPath,
     Rate,
+    RealIpSource,
+    RequestHeader,
     SafePath,
     ServerName,
     Size,
@@ -53,9 +58,9 @@ class AppSettings(Model):
         for key, secret in self.secrets.items():
             value = secret.get_secret_value()
             if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-                raise ValueError(f"secret {key} must not contain newlines or other control characters")
+                raise conflict(f"secret {key} must not contain newlines or other control characters", f"secrets.{key}")
             if key in self.env:
-                raise ValueError(f"{key} is set both in app.env and app.secrets")
+                raise conflict(f"{key} is set both in app.env and app.secrets", f"secrets.{key}", f"env.{key}")
         return self
 
 
@@ -87,20 +92,45 @@ class TlsSettings(Model):
         default=None, description="CA chain for OCSP stapling verification; stapling is rendered only with it"
     )
     ocsp_stapling: Literal["auto", "on", "off"] = "auto"
+    resolver: tuple[IpAddress, ...] = Field(
+        default=(), description="DNS servers nginx asks for the OCSP responder's address; stapling needs one"
+    )
     redirect_http: bool = True
     hsts: bool = True
     hsts_max_age: int = Field(default=31536000, ge=0)
     hsts_include_subdomains: bool = True
 
+    @property
+    def stapling(self) -> bool:
+        """OCSP stapling is rendered only with a CA chain to verify responses against."""
+        return self.trusted_certificate is not None and self.ocsp_stapling != "off"
+
+    @model_validator(mode="after")
+    def _resolver_for_stapling(self) -> TlsSettings:
+        if self.resolver and not self.stapling:
+            raise conflict(
+                "resolver acts only with OCSP stapling (set trusted_certificate)", "resolver", "trusted_certificate"
+            )
+        return self
+
 
 class StaticLocation(Model):
-    url: UrlPrefix
-    path: SafePath
+    """``location URL { alias PATH; }``. Both always end in ``/``: a prefix without
+    it (``/static``) lets ``/static../secret`` walk out of PATH through the alias,
+    and a URL with it but a PATH without makes every file 404."""
+
+    url: UrlPrefix = Field(description="a trailing / is added")
+    path: SafePath = Field(description="a folder; a trailing / is added")
     expires: Expires = "7d"
     source: ProjectPath | None = Field(
         default=None,
         description="where these files live in the project, relative to deploykit.toml; `deploykit up` serves them",
     )
+
+    @field_validator("url", "path")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
 
 
 class WebSocketLocation(Model):
@@ -142,23 +172,51 @@ class NginxSettings(Model):
     error_log: SafePath = "/var/log/nginx/{app}.error.log"
     rate_limit: RateLimit | None = None
     security_headers: bool = True
+    real_ip_from: tuple[RealIpSource, ...] = Field(
+        default=(),
+        description="load balancers / CDNs trusted to name the client in real_ip_header (nginx's realip module); "
+        "rate limits and logs then see the client, not the balancer",
+    )
+    real_ip_header: RequestHeader = Field(
+        default="X-Forwarded-For", description="the header a trusted real_ip_from peer names the client in"
+    )
+    real_ip_recursive: bool = Field(
+        default=False,
+        description="skip every trusted address in the header, not only the last (a CDN before a balancer)",
+    )
 
     @model_validator(mode="after")
     def _locations_unique(self) -> NginxSettings:
         seen: dict[str, str] = {}
-        declared = [(s.url, "static") for s in self.static] + [(w.url, "websockets") for w in self.websockets]
+        declared = [(s.url, f"static[{i}].url") for i, s in enumerate(self.static)]
+        declared += [(w.url, f"websockets[{i}].url") for i, w in enumerate(self.websockets)]
         for url, where in declared:
             if url == "/":
-                raise ValueError(f"{where} location '/' would replace the app's own location; use a sub-path")
+                raise conflict(f"{where} '/' would replace the app's own location; use a sub-path", where)
             if url in seen:
-                raise ValueError(f"location {url!r} is declared twice ({seen[url]} and {where})")
+                raise conflict(f"location {url!r} is declared twice ({seen[url]} and {where})", seen[url], where)
             seen[url] = where
         if self.rate_limit is not None:
             for url in self.rate_limit.urls:
-                if seen.get(url) == "static":
-                    raise ValueError(f"rate_limit url {url!r} is a static location; static files are not rate limited")
+                if seen.get(url, "").startswith("static") or seen.get(url.rstrip("/") + "/", "").startswith("static"):
+                    raise conflict(
+                        f"rate_limit url {url!r} is a static location; static files are not rate limited",
+                        "rate_limit.urls",
+                    )
         if self.tls is None and self.listen == 443:
-            raise ValueError("listen is 443 but no tls is configured")
+            raise conflict("listen is 443 but no tls is configured", "listen", "tls")
+        if self.tls is not None and self.listen == self.listen_tls:
+            raise conflict(
+                f"listen and listen_tls are both {self.listen}; plain HTTP and TLS need their own ports",
+                "listen",
+                "listen_tls",
+            )
+        if not self.real_ip_from and (self.real_ip_header != "X-Forwarded-For" or self.real_ip_recursive):
+            raise conflict(
+                "real_ip_header and real_ip_recursive act only with real_ip_from (the trusted proxies)",
+                "real_ip_header",
+                "real_ip_recursive",
+            )
         return self
 
 
@@ -195,6 +253,19 @@ class PathSettings(Model):
     socket: SafePath = Field(default="/run/{app}.sock", description="the app's unix socket, nginx's upstream")
     state_dir: SafePath = "/var/lib/deploykit/{app}"
 
+    @model_validator(mode="after")
+    def _one_file_each(self) -> PathSettings:
+        """Two files on one path overwrite each other, and `plan` never converges."""
+        seen: dict[str, str] = {}
+        for name, value in self:
+            key = posixpath.normpath(value)
+            if key in seen:
+                raise conflict(
+                    f"paths.{seen[key]} and paths.{name} are both {value}; each needs its own path", seen[key], name
+                )
+            seen[key] = name
+        return self
+
 
 class DeploySettings(Model):
     """How `apply` proves and keeps a deploy."""
@@ -223,15 +294,27 @@ class Settings(Model):
         name = app.get("name") if isinstance(app, dict) else None
         if not isinstance(name, str):
             return data
+        try:
+            CHECKS["app name"](name)
+        except ValueError:
+            # app.name fails on its own; expanding it would add one follow-on error per
+            # {app} path, each blamed on the profile or the defaults. A valid stand-in keeps
+            # the report to the one real error (validation fails, so it is never used).
+            name = "app"
         return _expand(data, name, _defaults_with_placeholder())
 
     @model_validator(mode="after")
     def _stop_after_graceful(self) -> Settings:
         stop = self.systemd.timeout_stop_sec
         if stop is not None and stop <= self.graceful_timeout:
-            raise ValueError(
+            graceful = (
+                "gunicorn.graceful_timeout" if self.app.run_mode == "gunicorn" else "server.timeout_graceful_shutdown"
+            )
+            raise conflict(
                 f"systemd.timeout_stop_sec ({stop}) must be greater than the graceful timeout "
-                f"({self.graceful_timeout}s), or systemd kills workers that are still draining"
+                f"({self.graceful_timeout}s), or systemd kills workers that are still draining",
+                "systemd.timeout_stop_sec",
+                graceful,
             )
         return self
 

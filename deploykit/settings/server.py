@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
-from deploykit.settings.base import Model
+from deploykit.settings.base import Model, conflict
 from deploykit.settings.syntax import CHECKS
 from deploykit.settings.types import (
     ForwardedIp,
@@ -84,5 +84,5 @@ class ServerSettings(Model):
     @model_validator(mode="after")
     def _tls_pairs(self) -> ServerSettings:
         if (self.ssl_keyfile is None) != (self.ssl_certfile is None):
-            raise ValueError("ssl_keyfile and ssl_certfile must be set together")
+            raise conflict("ssl_keyfile and ssl_certfile must be set together", "ssl_keyfile", "ssl_certfile")
         return self

@@ -61,6 +61,27 @@ def forwarded_ip(value: str) -> str:
     return value
 
 
+def ip_address(value: str) -> str:
+    no_control(value)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError as exc:
+        raise ValueError("must be an IP address") from exc
+    return value
+
+
+def real_ip_source(value: str) -> str:
+    """What nginx's set_real_ip_from takes: an address, a CIDR network, or unix:."""
+    no_control(value)
+    if value == "unix:":
+        return value
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError as exc:
+        raise ValueError("must be an IP address, a CIDR network or 'unix:'") from exc
+    return value
+
+
 ACCESS_FIELDS = ("client", "method", "path", "http_version", "status", "bytes", "duration_ms", "time")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -98,6 +119,8 @@ CHECKS: dict[str, Callable[[str], str]] = {
     ),
     "one-line text": no_control,
     "IP/CIDR, * or unix:": forwarded_ip,
+    "IP/CIDR or unix:": real_ip_source,
+    "IP address": ip_address,
     "variable name": matching(r"[A-Za-z_][A-Za-z0-9_]*", "a variable name (letters, digits, _)"),
     "app name": matching(
         r"[a-z][a-z0-9-]{0,30}[a-z0-9]", "2-32 lowercase letters, digits or '-', starting with a letter"
@@ -116,5 +139,8 @@ CHECKS: dict[str, Callable[[str], str]] = {
     "nginx time": matching(r"off|max|epoch|[0-9]+(ms|s|m|h|d|w|M|y)?", "an nginx time such as 7d, 1h, max or off"),
     "host or IP": matching(r"[A-Za-z0-9.:_-]+", "an IP address or host name"),
     "access log format": access_log_format,
+    "request header name": matching(
+        r"[A-Za-z][A-Za-z0-9-]*", "a request header name such as X-Forwarded-For (letters, digits, -)"
+    ),
     "header name": matching(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", "an HTTP header name (RFC 9110 token)"),
 }

@@ -58,3 +58,7 @@ Expires = Annotated[str, AfterValidator(CHECKS["nginx time"]), Syntax("nginx tim
 Host = Annotated[str, AfterValidator(CHECKS["host or IP"]), Syntax("host or IP")]
 ForwardedIp = Annotated[str, AfterValidator(CHECKS["IP/CIDR, * or unix:"]), Syntax("IP/CIDR, * or unix:")]
 HeaderName = Annotated[str, AfterValidator(CHECKS["header name"]), Syntax("header name")]
+RealIpSource = Annotated[str, AfterValidator(CHECKS["IP/CIDR or unix:"]), Syntax("IP/CIDR or unix:")]
+#: A header that nginx reads unquoted (real_ip_header): a stricter subset of the RFC 9110 token.
+RequestHeader = Annotated[str, AfterValidator(CHECKS["request header name"]), Syntax("request header name")]
+IpAddress = Annotated[str, AfterValidator(CHECKS["IP address"]), Syntax("IP address")]

@@ -174,7 +174,7 @@ def _paths(layout: Layout) -> dict[str, str]:
     run = layout.run_dir
     return {
         "nginx_site": str(layout.site),
-        "nginx_site_enabled": str(layout.site),
+        "nginx_site_enabled": str(run / "nginx-site-enabled.conf"),  # never made: up includes the site itself
         "gunicorn_conf": str(run / "gunicorn.conf.py"),
         "service_unit": str(run / f"{layout.app}.service"),
         "socket_unit": str(run / f"{layout.app}.socket"),

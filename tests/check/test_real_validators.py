@@ -146,7 +146,7 @@ def test_expired_certificate_and_missing_ocsp_url(self_signed: Callable[..., tup
     assert ("files", f"{cert}: the certificate expires within 14 days") in messages
     assert any("has no OCSP URL" in m for _, m in messages)
     cert, key = self_signed(days=30, ocsp=True)
-    overrides = (*tls_overrides(cert, key), f'nginx.tls.trusted_certificate="{cert}"')
+    overrides = (*tls_overrides(cert, key), f'nginx.tls.trusted_certificate="{cert}"', 'nginx.tls.resolver=["::1"]')
     assert counted(run_checks(settings_for("tls", *overrides))) == []
 
 
@@ -177,9 +177,14 @@ def test_json_and_junit_reports() -> None:
     report = run_checks(settings)
     data = json.loads(to_json(report))
     assert data["ok"] is False
-    assert [c["name"] for c in data["checks"]][:3] == ["nginx -t", "systemd-analyze verify", "systemd-analyze security"]
+    assert [c["name"] for c in data["checks"]][:4] == [
+        "nginx -t",
+        "gixy",
+        "systemd-analyze verify",
+        "systemd-analyze security",
+    ]
     suite = ET.fromstring(to_junit(report))
-    assert suite.get("failures") == "1" and suite.get("tests") == "6"
+    assert suite.get("failures") == "1" and suite.get("tests") == "7"
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert failed == ["systemd-analyze security"]
 
@@ -187,3 +192,25 @@ def test_json_and_junit_reports() -> None:
 def test_rendered_file_defaults() -> None:
     file = RenderedFile(path="/etc/x", kind=Kind.ENV_FILE, content="")
     assert (file.mode, file.owner, file.group) == (0o644, "root", "root")
+
+
+def test_gixy_fails_check_on_an_alias_that_walks_out_of_its_folder() -> None:
+    settings = settings_for(None, 'nginx.static=[{url = "/static/", path = "/srv/demo/static/"}]')
+    assert "location /static/ {" in render(settings).by_kind(Kind.NGINX_SITE).content  # type: ignore[union-attr]
+    bundle = with_file(
+        render(settings), Kind.NGINX_SITE, lambda t: t.replace("location /static/ {", "location /static {")
+    )
+    report = run_checks(settings, bundle)
+    (finding,) = [f for f in report.findings if f.check == "gixy"]
+    assert finding.severity == "error"
+    assert "[alias_traversal]" in finding.message
+    assert finding.message.startswith("/etc/nginx/sites-available/demo.conf:")
+    assert report.failed
+    assert next(r for r in report.results if r.name == "nginx -t").findings == ()  # nginx -t alone lets it through
+
+
+@pytest.mark.parametrize(("severity", "expected"), [("HIGH", "error"), ("MEDIUM", "error"), ("LOW", "warning")])
+def test_gixy_severities_map_to_failing_findings(severity: str, expected: str) -> None:
+    from deploykit.check.gixy import SEVERITY
+
+    assert SEVERITY[severity] == expected

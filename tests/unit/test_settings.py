@@ -175,3 +175,99 @@ def test_secrets_are_hidden_in_reprs() -> None:
 def test_env_numbers_and_booleans_become_their_text() -> None:
     settings = settings_for(None, "app.env.PORT=8000", "app.env.DEBUG=true", "app.env.RATIO=0.5")
     assert dict(settings.app.env) == {"PORT": "8000", "DEBUG": "true", "RATIO": "0.5"}
+
+
+def _problems(*overrides: str, profile: str | None = None) -> tuple[str, ...]:
+    with pytest.raises(SettingsError) as info:
+        settings_for(profile, *overrides)
+    return info.value.problems
+
+
+def test_two_paths_naming_one_file_are_refused() -> None:
+    (problem,) = _problems('paths.env_file="/etc/nginx/sites-available/demo.conf"', profile="fastapi")
+    assert problem == (
+        "--set paths.env_file: paths.env_file: paths.nginx_site and paths.env_file are both "
+        "/etc/nginx/sites-available/demo.conf; each needs its own path"
+    )
+    assert _problems('paths.socket="/etc/default//demo"')[0].endswith("each needs its own path")
+
+
+def test_listen_and_listen_tls_on_one_port_are_refused() -> None:
+    (problem,) = _problems("nginx.listen=443", profile="tls")
+    assert problem.startswith("--set nginx.listen: nginx.listen: listen and listen_tls are both 443")
+
+
+def test_a_cross_field_error_blames_the_source_that_set_the_value(tmp_path: Path) -> None:
+    """The profile set [nginx] first; the --set that broke the rule is the one to name."""
+    assert _problems("nginx.listen=443", profile="fastapi") == (
+        "--set nginx.listen: nginx.listen: listen is 443 but no tls is configured",
+    )
+    (stop,) = _problems("systemd.timeout_stop_sec=20", profile="websocket")
+    assert stop.startswith("--set systemd.timeout_stop_sec: systemd.timeout_stop_sec: ")
+    project = tmp_path / "deploykit.toml"
+    project.write_text('[app]\nname = "demo"\n[systemd]\ntimeout_stop_sec = 40\n')
+    with pytest.raises(SettingsError) as info:
+        load(project=project, environ={}, overrides=["server.timeout_graceful_shutdown=100"])
+    assert info.value.problems[0].startswith(
+        "--set server.timeout_graceful_shutdown: server.timeout_graceful_shutdown: "
+    )
+    with pytest.raises(SettingsError) as info:
+        load(project=project, environ={}, overrides=["systemd.timeout_stop_sec=20"])
+    assert info.value.problems[0].startswith("--set systemd.timeout_stop_sec: ")
+    (pair,) = _problems('server.ssl_keyfile="/etc/key.pem"', profile="fastapi")
+    assert pair.startswith("--set server.ssl_keyfile: server.ssl_keyfile: ")
+
+
+def test_a_bad_app_name_is_one_error_not_one_per_path() -> None:
+    assert _problems('app.name="My App"', profile="django") == (
+        "--set app.name: app.name = 'My App': must be 2-32 lowercase letters, digits or '-', starting with a letter",
+    )
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    ["nginx.server_names=shop.example", "nginx.listen=eighty", "nginx.ipv6=yes", "server.workers=4x"],
+)
+def test_set_values_that_are_not_toml_are_refused_where_the_field_takes_no_text(assignment: str) -> None:
+    dotted = assignment.partition("=")[0]
+    with pytest.raises(UsageError) as info:
+        override_source(assignment)
+    assert str(info.value) == f"--set {assignment}: not a valid TOML value, and {dotted} does not take text"
+    assert info.value.hint is not None and f"--set {dotted}='\"...\"'" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("assignment", "value"),
+    [
+        ("app.name=shop", "shop"),  # a string field: the README's bare strings keep working
+        ("app.env.GREETING=second release", "second release"),  # app.env values are text
+        ("systemd.hardening=off", "off"),  # a string Literal
+        ("nginx.access_log=off", "off"),  # Literal["off"] | path
+        ("app.user=deploy", "deploy"),  # str | None
+        ("nginx.bogus=x", "x"),  # no such field: validation names it, with a suggestion
+    ],
+)
+def test_bare_words_stay_strings_where_the_field_takes_text(assignment: str, value: str) -> None:
+    dotted, _, _ = assignment.partition("=")
+    data = override_source(assignment).data
+    for part in dotted.split("."):
+        data = data[part]
+    assert data == value
+
+
+def test_real_ip_header_and_recursive_need_real_ip_from() -> None:
+    (problem,) = _problems("nginx.real_ip_recursive=true")
+    assert "act only with real_ip_from" in problem and problem.startswith("--set nginx.real_ip_recursive:")
+    with pytest.raises(SettingsError, match="must be an IP address, a CIDR network or 'unix:'"):
+        settings_for(None, 'nginx.real_ip_from=["10.0.0.0/33"]')
+    with pytest.raises(SettingsError, match="request header name"):
+        settings_for(None, 'nginx.real_ip_from=["10.0.0.0/8"]', 'nginx.real_ip_header="X-Real-IP; deny all"')
+    ok = settings_for(None, 'nginx.real_ip_from=["10.0.0.0/8", "unix:"]', 'nginx.real_ip_header="X-Real-IP"')
+    assert ok.nginx.real_ip_from == ("10.0.0.0/8", "unix:")
+
+
+def test_static_url_and_path_always_end_in_a_slash() -> None:
+    s = settings_for(None, 'nginx.static=[{url = "/static", path = "/srv/demo/static"}]')
+    assert (s.nginx.static[0].url, s.nginx.static[0].path) == ("/static/", "/srv/demo/static/")
+    with pytest.raises(SettingsError, match="declared twice"):
+        settings_for(None, 'nginx.static=[{url="/a", path="/srv/a/"}, {url="/a/", path="/srv/b/"}]')
