@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from deploykit.errors import DeployKitError, UsageError
@@ -48,7 +48,10 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--timeout-header-read", {"type": float, "help": "total seconds to receive a request head [10]"}),
     ("--timeout-graceful-shutdown", {"type": float, "help": "seconds to drain on stop [30]"}),
     ("--proxy-headers", {"action": _BOOL, "help": "trust X-Forwarded-*/Forwarded from allowed IPs [on]"}),
-    ("--forwarded-allow-ips", {"help": "comma-separated IPs, CIDRs, * or unix: [127.0.0.1,::1,unix:]"}),
+    (
+        "--forwarded-allow-ips",
+        {"help": "comma-separated IPs, CIDRs, * or unix: [$FORWARDED_ALLOW_IPS or 127.0.0.1,::1,unix:]"},
+    ),
     ("--server-header", {"action": _BOOL, "help": "send 'server: deploykit' [on]"}),
     ("--date-header", {"action": _BOOL, "help": "send a Date header [on]"}),
     ("--header", {"action": "append", "metavar": "NAME:VALUE", "help": "default response header (repeat)"}),
@@ -97,18 +100,30 @@ def flag_options(argv: Sequence[str]) -> dict[str, Any]:
 def options(args: argparse.Namespace) -> dict[str, Any]:
     """The given flags as ServerSettings fields."""
     given = {k: v for k, v in vars(args).items() if k not in ("app", "factory", "app_dir")}
+    for name, (variable, parse) in ENVIRONMENT.items():
+        if name not in given and (value := parse(os.environ.get(variable, ""))) is not None:
+            given[name] = value
     if "forwarded_allow_ips" in given:
-        given["forwarded_allow_ips"] = [ip.strip() for ip in given["forwarded_allow_ips"].split(",") if ip.strip()]
+        given["forwarded_allow_ips"] = _ip_list(given["forwarded_allow_ips"])
     if "header" in given:
         given["headers"] = dict(_header(h) for h in given.pop("header"))
-    if "workers" not in given and os.environ.get("WEB_CONCURRENCY", "").isdigit():
-        given["workers"] = int(os.environ["WEB_CONCURRENCY"])  # as uvicorn and Gunicorn read it
     for name in _PATHS & given.keys():
         given[name] = os.path.abspath(given[name])  # relative paths, as uvicorn users pass them
     if "reload_dirs" in given:
         given["reload_dirs"] = [os.path.realpath(d) for d in given["reload_dirs"]]
     return given
 
+
+def _ip_list(raw: str) -> list[str]:
+    return [ip.strip() for ip in raw.split(",") if ip.strip()]
+
+
+#: Flags that fall back to an environment variable when not given, as uvicorn (and Gunicorn,
+#: for WEB_CONCURRENCY) read them: field -> (variable, parse; None means "unset or unusable").
+ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "workers": ("WEB_CONCURRENCY", lambda raw: int(raw) if raw.isdigit() else None),
+    "forwarded_allow_ips": ("FORWARDED_ALLOW_IPS", lambda raw: raw if raw.strip() else None),
+}
 
 _PATHS = {"uds", "env_file", "ssl_keyfile", "ssl_certfile", "ssl_ca_certs", "log_config"}
 

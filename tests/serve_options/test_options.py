@@ -75,12 +75,14 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
             proc.proc.wait()
 
 
-def get(port: int, path: str = "/", context: ssl.SSLContext | None = None) -> tuple[int, dict[str, str]]:
+def get(
+    port: int, path: str = "/", context: ssl.SSLContext | None = None, headers: str = ""
+) -> tuple[int, dict[str, str]]:
     sock: socket.socket = socket.create_connection(("127.0.0.1", port), timeout=5)
     if context is not None:
         sock = context.wrap_socket(sock, server_hostname="localhost")
     with sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n".encode())
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -100,6 +102,23 @@ def test_tls(serve: Callable[..., Proc], tmp_path: Path) -> None:
     status, body = get(proc.port, context=context)
     assert (status, body["scheme"]) == (200, "https")
     assert "listening on https://127.0.0.1:" in proc.log()
+
+
+@pytest.mark.parametrize(
+    ("environ", "flags", "client"),
+    [
+        ({}, (), "203.0.113.5"),  # the default trusts loopback
+        ({"FORWARDED_ALLOW_IPS": "10.0.0.1"}, (), "127.0.0.1"),  # the variable replaces the default
+        ({"FORWARDED_ALLOW_IPS": "10.0.0.1"}, ("--forwarded-allow-ips", "127.0.0.1"), "203.0.113.5"),  # a flag wins
+    ],
+)
+def test_forwarded_allow_ips_from_the_environment(
+    serve: Callable[..., Proc], environ: dict[str, str], flags: tuple[str, ...], client: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "FORWARDED_ALLOW_IPS"}
+    proc = serve(*flags, env={**env, **environ})
+    proc.wait_ready()
+    assert get(proc.port, headers="X-Forwarded-For: 203.0.113.5\r\n")[1]["client"] == client
 
 
 def test_env_file_factory_and_app_dir(serve: Callable[..., Proc], tmp_path: Path) -> None:

@@ -73,3 +73,13 @@ def test_web_concurrency_sets_workers_unless_the_flag_does(monkeypatch: pytest.M
     assert flag_options(["--workers", "5"])["workers"] == 5
     monkeypatch.setenv("WEB_CONCURRENCY", "")
     assert "workers" not in flag_options([])
+
+
+def test_forwarded_allow_ips_comes_from_the_environment_unless_the_flag_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploykit.server.command import flag_options
+
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.0.2.1")
+    assert flag_options([])["forwarded_allow_ips"] == ["10.0.0.0/8", "192.0.2.1"]  # as under Gunicorn's serve args
+    assert flag_options(["--forwarded-allow-ips", "*"])["forwarded_allow_ips"] == ["*"]
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", " ")
+    assert "forwarded_allow_ips" not in flag_options([])
