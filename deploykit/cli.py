@@ -18,9 +18,9 @@ from deploykit.check.report import to_json, to_junit
 from deploykit.errors import CheckFailed, DeployKitError, StackUnhealthy, UsageError
 from deploykit.host import connect
 from deploykit.host.staging import diff_tree, write_tree
-from deploykit.project import default_name, init_project
+from deploykit.project import init_from_answers, piped
 from deploykit.render import render
-from deploykit.settings.load import Loaded, load, shipped_profiles
+from deploykit.settings.load import Loaded, load
 
 if TYPE_CHECKING:
     from deploykit.apply import Deploy
@@ -77,16 +77,15 @@ def init(
     module: Annotated[str | None, typer.Option(help="ASGI app as module:attribute.")] = None,
     server_name: Annotated[list[str] | None, typer.Option("--server-name", help="nginx server_name (repeat).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing deploykit.toml.")] = False,
-    no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt; use defaults.")] = False,
+    no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt or read stdin; use defaults.")] = False,
 ) -> None:
-    """Write a commented deploykit.toml (asks for what flags do not give)."""
-    ask = sys.stdin.isatty() and not no_input
-    choices = shipped_profiles()
-    profile = profile or (typer.prompt(f"Profile ({'/'.join(choices)})", default="fastapi") if ask else "fastapi")
-    name = name or (typer.prompt("App name", default=default_name(folder)) if ask else default_name(folder))
-    module = module or (typer.prompt("ASGI app (module:attr)", default="app.main:app") if ask else "app.main:app")
-    names = server_name or ([typer.prompt("Server name", default="_")] if ask else ["_"])
-    target = init_project(folder, profile=profile, name=name, module=module, server_names=names, force=force)
+    """Write a commented deploykit.toml (asks for what flags do not give; reads answers from a pipe)."""
+    flags = {"profile": profile, "name": name, "module": module, "server_names": " ".join(server_name or ())}
+    given = {key: value for key, value in flags.items() if value}
+    terminal = sys.stdin.isatty()
+    read = None if no_input else (console.prompt if terminal else piped(sys.stdin.readline))
+    again = console.ask_again if terminal and not no_input else None
+    target = init_from_answers(folder, given, read=read, again=again, force=force)
     console.info(f"[green]wrote[/] {target}; next: deploykit check -c {target}")
 
 

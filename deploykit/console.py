@@ -67,6 +67,18 @@ def info(message: str) -> None:
     err().print(message)
 
 
+def prompt(text: str) -> str | None:
+    """One answer typed in the terminal; None at end of input (Ctrl-D)."""
+    try:
+        return input(text)
+    except EOFError:
+        return None
+
+
+def ask_again(problem: str) -> None:
+    err().print(f"[yellow]invalid:[/] {escape(problem)}; try again")
+
+
 def findings_table(report: Report, *, title: str = "deploykit check", skipped: str = "not part of this stack") -> None:
     table = Table(title=title, show_lines=False)
     for column in ("check", "result", "file", "finding"):
