@@ -33,6 +33,8 @@ from deploykit.settings.model import Settings
 
 NAME = "gixy"
 SKIPPED = ("nginx_cves", "worker_rlimit_nofile_vs_connections")
+#: gixy-ng is a dependency of deploykit, so it runs with deploykit's own interpreter.
+PYTHON = sys.executable
 SEVERITY: dict[str, Severity] = {"HIGH": "error", "MEDIUM": "error", "LOW": "warning", "UNSPECIFIED": "info"}
 
 
@@ -42,14 +44,14 @@ def check_gixy(settings: Settings, bundle: Bundle, workdir: Path) -> CheckResult
         return CheckResult(NAME, ran=False)
     folder = workdir / "gixy"
     conf = wrap(settings, site.content, folder)
-    argv = [sys.executable, "-m", "gixy", "--format", "json", "--skips", ",".join(SKIPPED)]
+    argv = [PYTHON, "-m", "gixy", "--format", "json", "--skips", ",".join(SKIPPED)]
     argv += ["--nginx-version", ".".join(map(str, settings.nginx.version)), str(conf)]
     out = run(argv)
     try:
         issues = json.loads(out.stdout) if out.stdout.strip() else []
     except json.JSONDecodeError:
         issues = None
-    if not isinstance(issues, list) or (out.returncode not in (0, 1) and not issues):
+    if not isinstance(issues, list) or (out.returncode != 0 and not issues):
         return CheckResult(NAME, (Finding(NAME, "error", f"gixy failed: {out.text[-500:]}", file=site.path),))
     return CheckResult(NAME, tuple(_finding(issue, folder, site.path) for issue in issues))
 

@@ -214,3 +214,15 @@ def test_gixy_severities_map_to_failing_findings(severity: str, expected: str) -
     from deploykit.check.gixy import SEVERITY
 
     assert SEVERITY[severity] == expected
+
+
+def test_gixy_that_cannot_run_is_a_finding_never_a_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploykit.check import gixy
+
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'No module named gixy' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(gixy, "PYTHON", str(broken))
+    (finding,) = [f for f in run_checks(settings_for(None)).findings if f.check == "gixy"]
+    assert finding.severity == "error"
+    assert "gixy failed: No module named gixy" in finding.message
