@@ -291,15 +291,17 @@ class Settings(Model):
         if not isinstance(data, dict):
             return data
         app = data.get("app")
-        name = app.get("name") if isinstance(app, dict) else None
-        if not isinstance(name, str):
-            return data
+        if not isinstance(app, dict):
+            return data  # no [app] at all: one "app: required" error
+        name = app.get("name")
         try:
+            if not isinstance(name, str):
+                raise ValueError("not a string")
             CHECKS["app name"](name)
         except ValueError:
-            # app.name fails on its own; expanding it would add one follow-on error per
-            # {app} path, each blamed on the profile or the defaults. A valid stand-in keeps
-            # the report to the one real error (validation fails, so it is never used).
+            # app.name is missing or fails on its own; expanding it would add one follow-on
+            # error per {app} path, each blamed on the profile or the defaults. A valid
+            # stand-in keeps the report to the one real error (validation fails regardless).
             name = "app"
         return _expand(data, name, _defaults_with_placeholder())
 

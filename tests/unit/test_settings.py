@@ -222,6 +222,12 @@ def test_a_bad_app_name_is_one_error_not_one_per_path() -> None:
     assert _problems('app.name="My App"', profile="django") == (
         "--set app.name: app.name = 'My App': must be 2-32 lowercase letters, digits or '-', starting with a letter",
     )
+    assert _problems("app.name=5", profile="django") == (
+        "--set app.name: app.name = 5: Input should be a valid string",
+    )
+    with pytest.raises(SettingsError) as info:
+        load(profile="django", environ={})
+    assert info.value.problems == ("app.name: required, but no source sets it",)
 
 
 @pytest.mark.parametrize(
