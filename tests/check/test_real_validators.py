@@ -14,6 +14,7 @@ import pytest
 from deploykit.check import Report, run_checks
 from deploykit.check.report import to_json, to_junit
 from deploykit.render import Bundle, Kind, RenderedFile, render
+from deploykit.settings.load import load
 from deploykit.settings.model import Settings
 from tests.conftest import PROFILES, require, settings_for
 
@@ -46,6 +47,13 @@ def test_every_profile_passes_every_real_validator(profile: str, self_signed: Ca
     assert all(r.ran for r in report.results if r.name != "gunicorn config" or profile == "django")
     score = next(f for f in report.findings if f.check == "systemd-analyze security")
     assert float(score.message.split()[2]) <= 2.0
+
+
+def test_the_example_project_passes_every_real_validator_gixy_included() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "deploykit.toml"
+    report = run_checks(load(project=example, environ={}).settings)
+    assert counted(report) == []
+    assert next(r for r in report.results if r.name == "gixy").ran
 
 
 def test_tls_profile_with_missing_certificates_fails_but_still_runs_nginx_t() -> None:
