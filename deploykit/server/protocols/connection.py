@@ -20,8 +20,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from deploykit.server import logs
 from deploykit.server.config import ServerConfig
-from deploykit.server.logs import access_line
 from deploykit.server.protocols.cycle import RequestCycle, status_line
 from deploykit.server.protocols.flow import ReadFlow
 from deploykit.server.protocols.proxy import resolve_trusted
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from deploykit.server.protocols.websocket import WebSocketConnection
 
 logger = logging.getLogger("deploykit.error")
-access_logger = logging.getLogger("deploykit.access")
 
 HIGH_WATER = 65536
 SHUTDOWN_GRACE = 0.5  # idle connections close this long after a stop (plus up to one tick)
@@ -250,7 +249,11 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
             state.active_requests -= 1
             state.count_request()
         if self.settings.access_log:
-            access_logger.info(access_line(self, cycle))
+            scope = cycle.scope
+            request = (scope["method"], logs.target(scope), scope["http_version"])
+            logs.access(
+                self.settings.access_log_format, scope["client"], request, cycle.status, cycle.sent, cycle.start_time
+            )
         self.cycle = None
         if not cycle.keep_alive or cycle.more_body or self.closing or self.draining:
             self.queue.clear()
@@ -272,7 +275,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         if cycle.disconnected and not isinstance(exc, Exception):
             pass  # the client went away, or its request was rejected mid-body
         elif exc is None:
-            logger.error("ASGI app returned without completing the response to %s", cycle.scope["path"])
+            logger.error("ASGI app returned without completing the response to %s", logs.escape(cycle.scope["path"]))
         elif not (isinstance(exc, asyncio.CancelledError) and self.closing):
             logger.error("Exception in ASGI app", exc_info=exc)
         if cycle.complete:
@@ -298,6 +301,10 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
 
     def expire(self) -> None:
         """A deadline passed: header-read or keep-alive timeout."""
+        if self.settings.access_log and not self.idle and not self.draining and self.cycle is None:
+            logs.access(
+                self.settings.access_log_format, self.client, None, 408, 0, None, "timed out reading the request head"
+            )
         self.close()
 
     def close(self) -> None:
@@ -311,7 +318,15 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         if error is not None and not self.transport.is_closing():
             self.transport.write(self._error_bytes(error.status, error.reason, error.headers))
             if self.settings.access_log:
-                access_logger.info('%s - "(rejected: %s)" %d', _peer(self.client), error.reason, error.status)
+                logs.access(
+                    self.settings.access_log_format,
+                    self.client,
+                    None,
+                    error.status,
+                    len(error.reason) + 1,
+                    None,
+                    f"rejected: {error.reason}",
+                )
         self.close()
 
     def _error_bytes(self, status: int, reason: str, headers: bytes = b"") -> bytes:
@@ -326,7 +341,3 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
             + b"connection: close\r\n\r\n"
             + body
         )
-
-
-def _peer(client: tuple[str, int] | None) -> str:
-    return f"{client[0]}:{client[1]}" if client else "unix"
