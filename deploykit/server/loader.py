@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from deploykit.errors import DeployKitError
+from deploykit.settings.syntax import lines
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOUBLE_QUOTE_ESCAPES = {"\\": "\\", '"': '"', "`": "`", "$": "$"}
 
 
@@ -49,21 +52,29 @@ def import_app(ref: str | Callable[..., Any], *, factory: bool = False, app_dir:
 def load_env_file(path: str) -> dict[str, str]:
     """KEY=VALUE lines as deploykit renders them (and as systemd and sh read
     them): '#' comments, optional ``export``, double quotes with \\ " ` $
-    escapes, single quotes verbatim. Variables already set are kept."""
+    escapes, single quotes verbatim. Variables already set are kept. Only "\\n"
+    ends a line (``syntax.lines``), so a value holding U+2028 is one value here
+    too, never an extra variable; a \\r, which systemd reads as a line end and
+    sh does not, is refused."""
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8", newline="") as fh:  # newline="": no \r translation either
             text = fh.read()
     except OSError as exc:
         raise DeployKitError(f"--env-file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise DeployKitError(f"--env-file {path}: not UTF-8 (byte {exc.start} cannot be decoded)") from exc
     values = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
+    for number, line in enumerate(lines(text), 1):
+        stripped = line.strip(" \t\n")  # what sh and systemd strip; str.strip would also eat U+2028, U+0085...
         if not stripped or stripped.startswith("#"):
             continue
+        if "\r" in stripped:  # systemd ends a line at \r, sh does not: refuse to guess
+            raise DeployKitError(f"--env-file {path}:{number}: a carriage return (\\r) inside a line")
         key, sep, raw = stripped.removeprefix("export ").partition("=")
-        if not sep or not key.strip().isidentifier():
+        key = key.strip(" \t")
+        if not sep or not _NAME.fullmatch(key):
             raise DeployKitError(f"--env-file {path}:{number}: expected KEY=VALUE")
-        values[key.strip()] = _unquote(raw.strip())
+        values[key] = _unquote(raw.strip(" \t"))
     for key, value in values.items():
         os.environ.setdefault(key, value)
     return values

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from deploykit.settings.base import Model
 from deploykit.settings.server import ServerSettings
+from deploykit.settings.syntax import control_character
 from deploykit.settings.types import (
     AppName,
     EnvKey,
@@ -52,8 +53,12 @@ class AppSettings(Model):
     def _secrets_are_clean(self) -> AppSettings:
         for key, secret in self.secrets.items():
             value = secret.get_secret_value()
-            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-                raise ValueError(f"secret {key} must not contain newlines or other control characters")
+            found = control_character(value)
+            if found is not None:  # the value itself is never shown
+                raise ValueError(
+                    f"app.secrets.{key} contains {found}: "
+                    "must not contain newlines, line separators or other control characters"
+                )
             if key in self.env:
                 raise ValueError(f"{key} is set both in app.env and app.secrets")
         return self
