@@ -93,9 +93,12 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         self.trust_proxy = self.settings.proxy_headers and self.config.trusted.trusts(
             self.client[0] if self.client else None
         )
-        self.state.connections.add(self)
+        state = self.state
+        state.connections.add(self)
         self.idle = False  # the header-read deadline runs from the connect
         self.deadline = self.loop.time() + self.settings.timeout_header_read
+        if len(state.connections) >= state.shed_at:  # open files near the limit (server/fdlimit.py)
+            state.shed()
         if self.state.should_exit:
             self.shutdown()
 
@@ -288,6 +291,13 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         self.response_done(cycle)
 
     # -- closing ------------------------------------------------------------------------
+    def shed_rank(self) -> tuple[int, float] | None:
+        """Closed first when the open files near the limit: no request in flight, and
+        still reading a head (0) before idle keep-alive (1); the earlier deadline first."""
+        if self.cycle is not None or self.reading is not None or self.queue or self.upgraded or self.closing:
+            return None
+        return (1 if self.idle else 0, self.deadline)
+
     def shutdown(self) -> None:
         """Server is stopping. A busy connection closes after its current response
         (sent with ``connection: close``). An idle one closes after a short grace,

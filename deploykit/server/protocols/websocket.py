@@ -404,6 +404,10 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
         self.deadline = self.loop.time() + CLOSE_TIMEOUT
         self._resume_reading()  # the peer's close frame must get through
 
+    def shed_rank(self) -> None:
+        """A WebSocket is never closed to free a descriptor (fdlimit.py): it is a request in flight."""
+        return None
+
     def shutdown(self) -> None:
         """The server is stopping: close an open WebSocket with the state's code (1012/1001);
         one still in its handshake is closed the same way right after the app accepts."""
