@@ -7,6 +7,7 @@ import importlib
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -29,10 +30,12 @@ def import_app(ref: str | Callable[..., Any], *, factory: bool = False, app_dir:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             if exc.name != module_name and not module_name.startswith(f"{exc.name}."):
-                raise  # the app's own import failed: show its traceback
+                raise _import_failed(module_name, exc) from exc  # the app's own import failed
             raise DeployKitError(
                 f"could not import module {module_name!r}", hint="check --app-dir and the name"
             ) from exc
+        except Exception as exc:  # noqa: BLE001 - whatever the app raises while it is imported
+            raise _import_failed(module_name, exc) from exc
         app = module
         for part in attr.split("."):
             try:
@@ -42,11 +45,28 @@ def import_app(ref: str | Callable[..., Any], *, factory: bool = False, app_dir:
     if factory:
         try:
             app = app()
-        except TypeError as exc:
-            raise DeployKitError(f"--factory: calling {ref!r} failed: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - whatever the app's factory raises
+            raise DeployKitError(f"--factory: calling {ref!r} raised {_where(exc)}") from exc
     if not callable(app):
         raise DeployKitError(f"{ref!r} is not an ASGI callable")
     return app
+
+
+def _import_failed(module: str, exc: BaseException) -> DeployKitError:
+    return DeployKitError(
+        f"importing the app module {module!r} raised {_where(exc)}",
+        hint="Fix the error in the app; --log-level debug shows the traceback.",
+    )
+
+
+def _where(exc: BaseException) -> str:
+    """'Type: message (file:line)', the line where EXC was raised (for a SyntaxError, the bad line)."""
+    if isinstance(exc, SyntaxError):
+        return f"{type(exc).__name__}: {exc.msg} ({exc.filename}:{exc.lineno})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    message = " ".join(str(exc).split())  # one line, whatever the app put in its message
+    return f"{type(exc).__name__}: {message}{place}"
 
 
 def load_env_file(path: str) -> dict[str, str]:
