@@ -84,7 +84,8 @@ def test_half_open_connections_beyond_the_fd_limit_do_not_lock_out_a_real_client
             response = server.exchange(request("/hello"), timeout=3.0)
             assert response.status == 200
         took = time.monotonic() - started
-        assert took < 3.0, f"three requests took {took:.1f}s"
+        # Far below the 30 s header deadline; asyncio may still be in its 1 s accept() back-off.
+        assert took < 5.0, f"three requests took {took:.1f}s"
         time.sleep(CPU_WINDOW)
         used = cpu_seconds(server.pid) - before
         assert used < 0.5 * CPU_WINDOW, f"the server used {used:.2f}s of CPU in {CPU_WINDOW}s: spinning on accept?"
