@@ -151,3 +151,15 @@ def test_status_cli_without_systemd_gives_one_line(tmp_path: Path) -> None:
     result = deploykit("status", "-c", str(EXAMPLE), cwd=tmp_path)
     assert_one_clear_line(result, "does not run systemd")
     assert "FileNotFoundError" not in result.stderr + result.stdout
+
+
+def test_serve_with_workers_stops_at_an_app_that_fails_at_import_without_a_traceback(tmp_path: Path) -> None:
+    """Under the supervisor (--workers, or systemd's NOTIFY_SOCKET) each worker imports the app:
+    a failing import is a failed start (exit 3), said in one line per worker, not a crash loop."""
+    source, error, line = APPS["raises.py"]
+    (tmp_path / "raises.py").write_text(source)
+    result = deploykit("serve", "raises:app", "--app-dir", str(tmp_path), "--port", "0", "--workers", "2", cwd=tmp_path)
+    assert result.returncode == 3, result
+    assert "Traceback" not in result.stderr, result.stderr
+    failed = [x for x in result.stderr.splitlines() if "worker failed to start" in x]
+    assert failed and all(error in x and f"{tmp_path / 'raises.py'}:{line}" in x for x in failed), result.stderr
