@@ -138,7 +138,7 @@ def check(
     else:
         text = to_json(report) if fmt == "json" else to_junit(report)
         if output is not None:
-            output.write_text(text, encoding="utf-8")
+            console.write_report(output, text)
         else:
             console.plain(text)
     if report.failed:

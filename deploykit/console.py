@@ -6,6 +6,7 @@ import functools
 import sys
 import traceback
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -61,6 +62,14 @@ def unexpected(exc: BaseException, *, debug: bool) -> None:
         err().print(escape("".join(traceback.format_exception(exc))), style="dim")
     err().print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))}")
     err().print("[cyan]hint:[/] this is a bug in deploykit; run again with --debug and report the traceback")
+
+
+def write_report(path: Path, text: str) -> None:
+    """`--output PATH`: the report as a file; a path that cannot be written is one clear error."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DeployKitError(f"--output {path}: cannot write: {exc.strerror}") from exc
 
 
 def info(message: str) -> None:

@@ -116,14 +116,21 @@ class RootedHost:
     @contextlib.contextmanager
     def lock(self, path: str) -> Iterator[None]:
         target = self.local(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("a") as fh:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fh = target.open("a")
+        except OSError as exc:  # e.g. the lock path is a directory, or state_dir is a file
+            raise DeployKitError(
+                f"cannot open the deploy lock {path}: {exc.strerror}",
+                hint="It must be a regular file (deploykit creates it); move away what is in its place.",
+            ) from exc
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
                 if exc.errno in (errno.EAGAIN, errno.EACCES):
                     raise Locked(f"another deploykit apply holds {path}") from exc
-                raise
+                raise DeployKitError(f"cannot lock {path}: {exc.strerror}") from exc
             try:
                 yield
             finally:

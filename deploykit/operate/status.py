@@ -14,7 +14,7 @@ from typing import Any
 
 from deploykit.apply.probe import Probe, probe
 from deploykit.apply.releases import Release, ReleaseStore
-from deploykit.errors import UsageError
+from deploykit.errors import DeployKitError, UsageError
 from deploykit.host.base import Host
 from deploykit.operate.parse import UNIT_PROPERTIES, PathStat, UnitState, path_stat, pids, served, unit_state
 from deploykit.settings.model import Settings
@@ -129,6 +129,15 @@ def require_commands(host: Host, command: str) -> None:
         raise UsageError(f"deploykit {command} asks a live host; --root DIR runs no commands")
 
 
+def require_systemd(host: Host, command: str) -> None:
+    """systemd's own test (sd_booted): /run/systemd/system exists only when systemd is PID 1."""
+    if not host.run(["test", "-d", "/run/systemd/system"]).ok:
+        raise DeployKitError(
+            f"deploykit {command}: this machine does not run systemd (no /run/systemd/system)",
+            hint="Run it on the host the app was deployed to; the units, socket and health are read through systemd.",
+        )
+
+
 def unit_states(host: Host, names: list[str]) -> list[UnitState]:
     argv = ["systemctl", "show", "--timestamp=unix", *(f"-p{p}" for p in UNIT_PROPERTIES)]
     return [unit_state(name, host.run([*argv, name]).stdout) for name in names]
@@ -156,6 +165,7 @@ def releases(host: Host, settings: Settings) -> tuple[ReleaseLine, ...]:
 def gather_status(host: Host, settings: Settings, *, health_timeout: float = HEALTH_TIMEOUT) -> StatusReport:
     """Everything `deploykit status` shows, read from HOST."""
     require_commands(host, "status")
+    require_systemd(host, "status")
     names = Units.of(settings)
     states = unit_states(host, names.names())
     idle = frozenset({names.service}) if names.socket else frozenset()

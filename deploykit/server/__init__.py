@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from deploykit.server import logs
-from deploykit.server.config import ServerConfig
+from deploykit.server.config import ServerConfig, tls_context
 from deploykit.server.loader import import_app, load_env_file
 from deploykit.server.options import ServerOptions, validate
 from deploykit.server.server import Server, bind, systemd_socket
@@ -30,6 +30,7 @@ def run(
     logs.configure(settings.log_level, settings.log_config, settings.use_colors, settings.access_log_format)
     if settings.env_file is not None:
         load_env_file(settings.env_file)
+    tls_context(settings)  # a bad --ssl-* file fails here, in one line, before the app is imported
     if settings.fd is None and settings.uds is None:
         inherited = systemd_socket()
         if inherited is not None:

@@ -139,7 +139,7 @@ def main(argv: Sequence[str]) -> int:
     except DeployKitError as exc:
         from deploykit import console
 
-        console.error(exc, debug="--debug" in argv)
+        console.error(exc, debug=getattr(args, "log_level", "info") in ("debug", "trace"))
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

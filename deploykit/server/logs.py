@@ -13,15 +13,12 @@ import logging
 import sys
 from datetime import UTC, datetime
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from deploykit.errors import DeployKitError
 
-if TYPE_CHECKING:
-    from deploykit.server.protocols.connection import HTTPConnection
-    from deploykit.server.protocols.cycle import RequestCycle
-
 TRACE = 5
+access_logger = logging.getLogger("deploykit.access")
 _ESCAPES = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7F, 0x22, 0x5C]}
 
 
@@ -33,31 +30,58 @@ def escape(text: str) -> str:
     return out
 
 
-def access_line(conn: HTTPConnection, cycle: RequestCycle) -> str:
-    scope = cycle.scope
-    client = scope.get("client")
-    target = scope["raw_path"].decode("latin-1")
+def target(scope: dict[str, Any]) -> str:
+    """The request-target as it came on the wire (raw path and query), for the access log."""
+    text: str = scope["raw_path"].decode("latin-1")
     if scope["query_string"]:
-        target += "?" + scope["query_string"].decode("latin-1")
-    millis = (perf_counter() - cycle.start_time) * 1000
-    fmt = conn.settings.access_log_format
+        text += "?" + scope["query_string"].decode("latin-1")
+    return text
+
+
+def access(
+    fmt: str,
+    client: tuple[str, int] | None,
+    request: tuple[str, str, str] | None,
+    status: int,
+    sent: int,
+    start: float | None,
+    error: str | None = None,
+) -> None:
+    """Write one access-log line: the only writer of ``deploykit.access``.
+
+    Every exchange comes through here — an HTTP response, a WebSocket accepted
+    or refused, a request the server rejected, a request head that timed out —
+    so every value from the request is escaped (text and templates) or JSON
+    encoded, and each record is exactly one line. REQUEST is (method, target,
+    HTTP version), None when the head was never parsed; START is the
+    perf_counter() of the request's start, None when unknown; ERROR says why
+    the server answered by itself."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    millis = None if start is None else round((perf_counter() - start) * 1000, 3)
+    peer = f"{client[0]}:{client[1]}" if client else "unix"
+    method, path, version = request if request is not None else ("-", "-", "-")
     if fmt == "text":
-        request = escape(f"{scope['method']} {target} HTTP/{scope['http_version']}")
-        peer = f"{client[0]}:{client[1]}" if client else "unix"
-        return f'{escape(peer)} - "{request}" {cycle.status} {cycle.sent} {millis:.2f}ms'
-    fields = {
+        line = f"{method} {path} HTTP/{version}" if request is not None else f"({error})"
+        duration = "-" if millis is None else f"{millis:.2f}ms"
+        access_logger.info('%s - "%s" %d %d %s', escape(peer), escape(line), status, sent, duration)
+        return
+    fields: dict[str, Any] = {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "client": f"{client[0]}:{client[1]}" if client else "unix",
-        "method": scope["method"],
-        "path": target,
-        "http_version": scope["http_version"],
-        "status": cycle.status,
-        "bytes": cycle.sent,
-        "duration_ms": round(millis, 3),
+        "client": peer,
+        "method": method,
+        "path": path,
+        "http_version": version,
+        "status": status,
+        "bytes": sent,
+        "duration_ms": millis,
     }
+    if error is not None:
+        fields["error"] = error
     if fmt == "json":
-        return json.dumps(fields)
-    return fmt.format_map({k: escape(str(v)) for k, v in fields.items()})
+        access_logger.info("%s", json.dumps(fields))
+    else:
+        access_logger.info("%s", fmt.format_map({k: "-" if v is None else escape(str(v)) for k, v in fields.items()}))
 
 
 def configure(level: str, log_config: str | None, use_colors: bool | None, access_format: str = "text") -> None:

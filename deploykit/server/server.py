@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import importlib
 import logging
 import os
@@ -19,9 +20,11 @@ import signal
 import socket
 import stat
 from collections.abc import Callable
+from typing import Any
 
 from deploykit.errors import DeployKitError
 from deploykit.server.config import ServerConfig
+from deploykit.server.fdlimit import raise_nofile_limit
 from deploykit.server.options import ServerOptions
 from deploykit.server.protocols.connection import HTTPConnection
 from deploykit.server.protocols.lifespan import Lifespan
@@ -141,6 +144,7 @@ class Server:
 
     async def serve(self, socks: list[socket.socket]) -> int:
         loop = asyncio.get_running_loop()
+        limit = raise_nofile_limit()
         self.stop, self.force = asyncio.Event(), asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal, sig)
@@ -149,6 +153,8 @@ class Server:
             logger.error("Application startup failed: %s", lifespan.failed)
             return EXIT_STARTUP_FAILED
         servers = [await self._listen(loop, s) for s in socks or [bind(self.config.settings)]]
+        self.state.guard_fds(limit)
+        loop.set_exception_handler(self._loop_error)
         if self.heartbeat is not None:
             self.heartbeat(0)  # accepting: ready
         ticker = loop.create_task(self.state.tick_forever(self.heartbeat))
@@ -168,6 +174,14 @@ class Server:
                 with contextlib.suppress(OSError):
                     os.unlink(self.config.settings.uds)
         return 0
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's accept() ran out of descriptors (it retries in a second): free some now."""
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            self.state.shed(exhausted=True)
+            return
+        loop.default_exception_handler(context)
 
     async def _listen(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> asyncio.AbstractServer:
         cls = protocol_class(self.config.settings.http)

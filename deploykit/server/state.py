@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import sys
 from collections.abc import Callable
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Protocol
 
 from deploykit.errors import DeployKitError
 from deploykit.server.config import SERVER_NAME, ServerConfig
+from deploykit.server.fdlimit import FdGuard, Sheddable
 from deploykit.server.protocols import ws_engines
 
 if TYPE_CHECKING:
@@ -22,8 +24,8 @@ GOING_AWAY = 1001
 SERVICE_RESTART = 1012
 
 
-class Connection(Protocol):
-    """What the ticker and the drain need of an HTTP or WebSocket connection."""
+class Connection(Sheddable, Protocol):
+    """What the ticker, the drain and the descriptor guard need of an HTTP or WebSocket connection."""
 
     deadline: float
     task: asyncio.Task[None] | None
@@ -58,7 +60,25 @@ class ServerState:
         # SIGTERM, which is how systemd, the supervisor's rolling restart and Gunicorn stop a
         # worker; 1001 (going away) on SIGINT, an operator's Ctrl-C.
         self.ws_close_code = SERVICE_RESTART
+        self.fd_guard: FdGuard | None = None
+        self.shed_at = sys.maxsize  # with this many connections, ask the guard (fdlimit.py)
         self.refresh()
+
+    def guard_fds(self, limit: int) -> None:
+        """Keep descriptors free for accept() under LIMIT open files (see fdlimit.py)."""
+        self.fd_guard = FdGuard(limit)
+        self.shed_at = self.fd_guard.check_at
+
+    def shed(self, *, exhausted: bool = False) -> None:
+        """Close the connections the guard picks: the open files are near the limit (or,
+        EXHAUSTED, accept() already failed for want of one)."""
+        guard = self.fd_guard
+        if guard is None:
+            return
+        for conn in guard.check(self.connections, exhausted=exhausted):
+            self.connections.discard(conn)
+            conn.transport.close()
+        self.shed_at = guard.check_at
 
     def ws_engine(self) -> EngineFactory:
         """The --ws engine, imported on the first upgrade request (not at start-up)."""
@@ -87,6 +107,10 @@ class ServerState:
         while True:
             await asyncio.sleep(TICK)
             self.refresh()
+            guard = self.fd_guard
+            if guard is not None and len(self.connections) > guard.limit // 4:  # the app may open files too
+                guard.calibrate(len(self.connections))
+                self.shed_at = guard.check_at
             if heartbeat is not None:
                 heartbeat(self.total_requests)
             now = loop.time()  # deadlines are set with loop.time() too

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from deploykit.errors import DeployKitError
 from deploykit.server.config import ServerConfig
 from deploykit.server.notify import Notifier
 from deploykit.server.options import ServerOptions
@@ -179,6 +180,10 @@ class Supervisor:
                 config = config.with_request_limit(limit + random.randint(0, jitter))
             os.set_blocking(beat_fd, False)
             code = Server(config, heartbeat=lambda count: _beat(beat_fd, count)).run(self.sock)
+        except DeployKitError as exc:  # e.g. the app does not import: every worker would fail alike
+            logger.error("worker failed to start: %s", exc)
+            logger.debug("traceback of the failed start", exc_info=exc)
+            code = EXIT_STARTUP_FAILED
         except BaseException:  # noqa: BLE001 - a worker must never return into the supervisor's loop
             logger.exception("worker failed")
         finally:

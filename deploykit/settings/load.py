@@ -61,6 +61,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: file not found", hint="Create it with `deploykit init`.") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); TOML files are UTF-8"
+        ) from exc
     except OSError as exc:
         raise SettingsError(f"{path}: cannot read: {exc.strerror}") from exc
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 
 from deploykit.settings.base import Model, conflict
 from deploykit.settings.server import ServerSettings
-from deploykit.settings.syntax import CHECKS
+from deploykit.settings.syntax import CHECKS, control_character
 from deploykit.settings.types import (
     AppName,
     EnvKey,
@@ -57,8 +57,13 @@ class AppSettings(Model):
     def _secrets_are_clean(self) -> AppSettings:
         for key, secret in self.secrets.items():
             value = secret.get_secret_value()
-            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-                raise conflict(f"secret {key} must not contain newlines or other control characters", f"secrets.{key}")
+            found = control_character(value)
+            if found is not None:  # the value itself is never shown
+                raise conflict(
+                    f"secret {key} contains {found}: must not contain newlines, line separators or other control "
+                    "characters",
+                    f"secrets.{key}",
+                )
             if key in self.env:
                 raise conflict(f"{key} is set both in app.env and app.secrets", f"secrets.{key}", f"env.{key}")
         return self

@@ -12,14 +12,47 @@ import ipaddress
 import re
 from collections.abc import Callable
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 controls, DEL, C1 controls (U+0085 among them) and the Unicode line and paragraph separators:
+# everything str.splitlines breaks on except "\n" is in here, so a validated value is one line for
+# every reader (sh, systemd, Python), and prints nothing a terminal would interpret.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMES = {
+    "\n": "a newline",
+    "\r": "a carriage return",
+    "\u2028": "U+2028 LINE SEPARATOR",
+    "\u2029": "U+2029 PARAGRAPH SEPARATOR",
+}
+
+
+def lines(text: str) -> list[str]:
+    """TEXT's lines, each with its "\\n": the one line rule of deploykit's files, env files above
+    all — written (render), read (`serve --env-file`) and masked (secrets on screen) by it alike.
+    Only "\\n" ends a line, as for sh and systemd; str.splitlines also breaks on \\r, \\v, \\f,
+    \\x1c-\\x1e, U+0085, U+2028 and U+2029, which would make Python see lines no other reader sees."""
+    parts = text.split("\n")
+    out = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        out.append(parts[-1])
+    return out
+
+
+def control_character(value: str) -> str | None:
+    """A description of the first control character or line separator in VALUE, or None."""
+    found = _CONTROL.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    return _NAMES.get(char, f"the control character U+{ord(char):04X}")
+
+
 _NGINX_FORBIDDEN = re.compile(r"[\s;{}\"'\\#$]")
 _PATH = re.compile(r"/[A-Za-z0-9._/@+=,-]*")
 
 
 def no_control(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain newlines or other control characters")
+    found = control_character(value)
+    if found is not None:
+        raise ValueError(f"contains {found}: must not contain newlines, line separators or other control characters")
     return value
 
 

@@ -258,3 +258,20 @@ async def lifespan_fail(scope: Scope, receive: Receive, send: Send) -> None:
         await _lifespan(receive, send, lambda: "db down")
         return
     await _respond(send, 200, b"up")
+
+
+async def access_log(scope: Scope, receive: Receive, send: Send) -> None:
+    """For the access-log suite: HTTP answers 200 b"ok"; a WebSocket whose path contains "deny"
+    is refused (close before accept, a 403), any other is accepted, then closed."""
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send, lambda: None)
+        return
+    if scope["type"] == "http":
+        await _respond(send, 200, b"ok")
+        return
+    assert (await receive())["type"] == "websocket.connect"
+    if "deny" in scope["path"]:
+        await send({"type": "websocket.close"})
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": 1000})

@@ -20,8 +20,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from deploykit.server import logs
 from deploykit.server.config import ServerConfig
-from deploykit.server.logs import access_line
 from deploykit.server.protocols.cycle import RequestCycle, status_line
 from deploykit.server.protocols.flow import ReadFlow
 from deploykit.server.protocols.proxy import resolve_trusted
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from deploykit.server.protocols.websocket import WebSocketConnection
 
 logger = logging.getLogger("deploykit.error")
-access_logger = logging.getLogger("deploykit.access")
 
 HIGH_WATER = 65536
 SHUTDOWN_GRACE = 0.5  # idle connections close this long after a stop (plus up to one tick)
@@ -94,9 +93,12 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         self.trust_proxy = self.settings.proxy_headers and self.config.trusted.trusts(
             self.client[0] if self.client else None
         )
-        self.state.connections.add(self)
+        state = self.state
+        state.connections.add(self)
         self.idle = False  # the header-read deadline runs from the connect
         self.deadline = self.loop.time() + self.settings.timeout_header_read
+        if len(state.connections) >= state.shed_at:  # open files near the limit (server/fdlimit.py)
+            state.shed()
         if self.state.should_exit:
             self.shutdown()
 
@@ -250,7 +252,11 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
             state.active_requests -= 1
             state.count_request()
         if self.settings.access_log:
-            access_logger.info(access_line(self, cycle))
+            scope = cycle.scope
+            request = (scope["method"], logs.target(scope), scope["http_version"])
+            logs.access(
+                self.settings.access_log_format, scope["client"], request, cycle.status, cycle.sent, cycle.start_time
+            )
         self.cycle = None
         if not cycle.keep_alive or cycle.more_body or self.closing or self.draining:
             self.queue.clear()
@@ -272,7 +278,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         if cycle.disconnected and not isinstance(exc, Exception):
             pass  # the client went away, or its request was rejected mid-body
         elif exc is None:
-            logger.error("ASGI app returned without completing the response to %s", cycle.scope["path"])
+            logger.error("ASGI app returned without completing the response to %s", logs.escape(cycle.scope["path"]))
         elif not (isinstance(exc, asyncio.CancelledError) and self.closing):
             logger.error("Exception in ASGI app", exc_info=exc)
         if cycle.complete:
@@ -285,6 +291,13 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         self.response_done(cycle)
 
     # -- closing ------------------------------------------------------------------------
+    def shed_rank(self) -> tuple[int, float] | None:
+        """Closed first when the open files near the limit: no request in flight, and
+        still reading a head (0) before idle keep-alive (1); the earlier deadline first."""
+        if self.cycle is not None or self.reading is not None or self.queue or self.upgraded or self.closing:
+            return None
+        return (1 if self.idle else 0, self.deadline)
+
     def shutdown(self) -> None:
         """Server is stopping. A busy connection closes after its current response
         (sent with ``connection: close``). An idle one closes after a short grace,
@@ -298,6 +311,10 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
 
     def expire(self) -> None:
         """A deadline passed: header-read or keep-alive timeout."""
+        if self.settings.access_log and not self.idle and not self.draining and self.cycle is None:
+            logs.access(
+                self.settings.access_log_format, self.client, None, 408, 0, None, "timed out reading the request head"
+            )
         self.close()
 
     def close(self) -> None:
@@ -311,7 +328,15 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         if error is not None and not self.transport.is_closing():
             self.transport.write(self._error_bytes(error.status, error.reason, error.headers))
             if self.settings.access_log:
-                access_logger.info('%s - "(rejected: %s)" %d', _peer(self.client), error.reason, error.status)
+                logs.access(
+                    self.settings.access_log_format,
+                    self.client,
+                    None,
+                    error.status,
+                    len(error.reason) + 1,
+                    None,
+                    f"rejected: {error.reason}",
+                )
         self.close()
 
     def _error_bytes(self, status: int, reason: str, headers: bytes = b"") -> bytes:
@@ -326,7 +351,3 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
             + b"connection: close\r\n\r\n"
             + body
         )
-
-
-def _peer(client: tuple[str, int] | None) -> str:
-    return f"{client[0]}:{client[1]}" if client else "unix"

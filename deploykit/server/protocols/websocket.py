@@ -25,8 +25,10 @@ import asyncio
 import enum
 import logging
 from collections import deque
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Final
 
+from deploykit.server import logs
 from deploykit.server.protocols.cycle import ResponseError
 from deploykit.server.protocols.flow import ReadFlow
 from deploykit.server.protocols.proxy import resolve_trusted
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
     from deploykit.server.state import ServerState
 
 logger = logging.getLogger("deploykit.error")
-access_logger = logging.getLogger("deploykit.access")
 
 CLOSE_TIMEOUT: Final = 5.0  # seconds the peer has to answer the server's close frame
 EARLY_DATA_LIMIT: Final = 65536  # bytes a client may send before the handshake is answered
@@ -141,6 +142,7 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
         "early",
         "denial",
         "draining",
+        "start_time",
     )
 
     def __init__(
@@ -175,6 +177,7 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
         self.early = b""
         self.denial: tuple[int, Any, list[bytes]] | None = None
         self.draining = False
+        self.start_time = perf_counter()
 
     # -- taking over the transport ----------------------------------------------------
     def start(self, transport: asyncio.Transport, early: bytes) -> None:
@@ -247,7 +250,7 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
 
     def _peer_closed(self, event: Closed) -> None:
         if event.error:
-            logger.debug("WebSocket %s failed: %d %s", self.scope["path"], event.code, event.reason)
+            logger.debug("WebSocket %s failed: %d %s", self._path(), event.code, logs.escape(event.reason))
         self.phase = Phase.CLOSED
         self.deadline = 0.0
         if self.disconnect is None:
@@ -325,7 +328,7 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
         )
         self.transport.write(head)
         self.phase = Phase.OPEN
-        self._log(101)
+        self._log(101, 0)
         interval = self.config.settings.ws_ping_interval
         if interval is not None:
             self.deadline = self.loop.time() + interval
@@ -357,7 +360,7 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
         state = self.state
         common = state.server_line + state.date_line + self._extra_headers(headers)
         self.transport.write(denial_response(status, headers, body, common))
-        self._log(status)
+        self._log(status, len(body))
         self.phase = Phase.CLOSED
         self.disconnect = {"type": "websocket.disconnect", "code": 1000, "reason": ""}
         self._close_transport()
@@ -373,9 +376,9 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
     def _app_failed(self, exc: BaseException) -> None:
         phase = self.phase
         if isinstance(exc, ClientDisconnected) or (isinstance(exc, asyncio.CancelledError) and phase is Phase.CLOSED):
-            logger.debug("WebSocket %s: the app stopped after the disconnect (%r)", self.scope["path"], exc)
+            logger.debug("WebSocket %s: the app stopped after the disconnect (%r)", self._path(), exc)
         else:
-            logger.error("Exception in ASGI app (WebSocket %s)", self.scope["path"], exc_info=exc)
+            logger.error("Exception in ASGI app (WebSocket %s)", self._path(), exc_info=exc)
         if phase is Phase.CONNECTING:
             self._deny(500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error\n")
         elif phase is Phase.OPEN:
@@ -386,7 +389,7 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
     def _app_returned(self) -> None:
         phase = self.phase
         if phase is Phase.CONNECTING:
-            logger.error("ASGI app returned without accepting or refusing WebSocket %s", self.scope["path"])
+            logger.error("ASGI app returned without accepting or refusing WebSocket %s", self._path())
             self._deny(500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error\n")
         elif phase is Phase.OPEN:
             self._close(1000, "")
@@ -401,6 +404,10 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
         self.deadline = self.loop.time() + CLOSE_TIMEOUT
         self._resume_reading()  # the peer's close frame must get through
 
+    def shed_rank(self) -> None:
+        """A WebSocket is never closed to free a descriptor (fdlimit.py): it is a request in flight."""
+        return None
+
     def shutdown(self) -> None:
         """The server is stopping: close an open WebSocket with the state's code (1012/1001);
         one still in its handshake is closed the same way right after the app accepts."""
@@ -414,7 +421,7 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
         if self.phase is Phase.OPEN:
             settings = self.config.settings
             if self.awaiting_pong:
-                logger.info("WebSocket %s: no pong within %ss; closing", self.scope["path"], settings.ws_ping_timeout)
+                logger.info("WebSocket %s: no pong within %ss; closing", self._path(), settings.ws_ping_timeout)
                 self.transport.write(self.engine.close(1011, "keepalive ping timeout"))
                 self._abort()
                 return
@@ -448,8 +455,13 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
             self.drain_waiter = self.loop.create_future()
             await self.drain_waiter
 
-    def _log(self, status: int) -> None:
-        if self.config.settings.access_log:
-            client = self.scope.get("client")
-            peer = f"{client[0]}:{client[1]}" if client else "unix"
-            access_logger.info('%s - "WebSocket %s" %d', peer, self.scope["path"], status)
+    def _path(self) -> str:
+        """The request-target for the error log: escaped, like every request value in a log line."""
+        return logs.escape(logs.target(self.scope))
+
+    def _log(self, status: int, sent: int) -> None:
+        settings = self.config.settings
+        if settings.access_log:
+            scope = self.scope
+            request = ("GET", logs.target(scope), scope["http_version"])
+            logs.access(settings.access_log_format, scope["client"], request, status, sent, self.start_time)
