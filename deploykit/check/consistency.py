@@ -13,6 +13,8 @@ from typing import Any
 from deploykit.check.findings import CheckResult, Finding, Severity
 from deploykit.check.tools import run, which
 from deploykit.render.bundle import Bundle, Kind
+from deploykit.render.systemd import exec_split
+from deploykit.settings import serving
 from deploykit.settings.model import Settings
 
 NAME = "consistency"
@@ -45,7 +47,7 @@ def _consistency(settings: Settings, bundle: Bundle, probed: dict[str, Any] | No
     env = bundle.by_kind(Kind.ENV_FILE)
     assert site is not None and service is not None and env is not None
     svc = unit_values(service.content)
-    argv = svc["ExecStart"][0].split()
+    argv = exec_split(svc["ExecStart"][0])
     sockets: dict[str, str] = {f"{site.path} (upstream)": p for p in _UPSTREAM.findall(site.content)}
     if socket is not None:
         sock = unit_values(socket.content)
@@ -85,6 +87,8 @@ def _timeouts(
     stop = float(svc.get("TimeoutStopSec", ["90"])[0])
     graceful_raw = _flag(argv, "--timeout-graceful-shutdown")
     graceful = float(graceful_raw) if graceful_raw else None
+    if graceful is None and argv[1:2] == ["serve"]:
+        graceful = float(serving.default("timeout_graceful_shutdown"))  # not on the command line: the default
     if probed is not None:
         graceful = float(probed.get("values", {}).get("graceful_timeout", 30))
     if graceful is not None and stop <= graceful:

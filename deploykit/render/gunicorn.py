@@ -6,11 +6,17 @@ are tested against Gunicorn's own registry and re-checked by `deploykit check`.
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from deploykit.render.bundle import Kind, RenderedFile
 from deploykit.render.jinja import render_template
+from deploykit.server.command import flags_for
+from deploykit.settings import serving
 from deploykit.settings.model import Settings
+
+#: The worker classes read the [server] values Gunicorn has no setting for from here (server/workers.py).
+SERVE_ARGS = "DEPLOYKIT_SERVE_ARGS"
 
 
 def gunicorn_values(settings: Settings) -> dict[str, Any]:
@@ -42,9 +48,28 @@ def gunicorn_values(settings: Settings) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": "debug" if settings.server.log_level == "trace" else settings.server.log_level,
     }
+    server = serving.changed(settings.server)
+    if settings.server.limit_concurrency is not None:
+        values["worker_connections"] = settings.server.limit_concurrency
+    for name in ("root_path", "lifespan"):
+        if name in server:
+            values[serving.GUNICORN_KEYS[name]] = server[name]
     if not g.control_socket:
         values["control_socket_disable"] = True
+    flags = serve_args(settings)
+    if flags:
+        # Gunicorn's arbiter puts raw_env into its environment before forking the workers.
+        values["raw_env"] = [f"{SERVE_ARGS}={shlex.join(flags)}"]
     return values
+
+
+def serve_args(settings: Settings) -> list[str]:
+    """`deploykit serve` flags for the changed [server] values that neither a conf.py key
+    nor a [gunicorn] setting carries (the latter are refused by the model)."""
+    values = serving.changed(settings.server)
+    for name in (*serving.GUNICORN_KEYS, *serving.SOCKET_FIELDS):
+        values.pop(name, None)
+    return flags_for(values)
 
 
 def render_conf(settings: Settings) -> RenderedFile:

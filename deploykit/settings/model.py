@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
+from deploykit.settings import serving
 from deploykit.settings.base import Model
 from deploykit.settings.server import ServerSettings
 from deploykit.settings.types import (
@@ -234,6 +235,18 @@ class Settings(Model):
                 f"({self.graceful_timeout}s), or systemd kills workers that are still draining"
             )
         return self
+
+    @model_validator(mode="after")
+    def _server_fields_take_effect(self) -> Settings:
+        problems = serving.refusals(self.server, self.app.run_mode, self.paths.socket)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def backlog(self) -> int:
+        """The listen backlog: the socket unit's and the server's (Gunicorn's in its run mode)."""
+        return self.gunicorn.backlog if self.app.run_mode == "gunicorn" else self.server.backlog
 
     @property
     def graceful_timeout(self) -> float:
