@@ -5,6 +5,7 @@ user, and the TLS certificate files."""
 
 from __future__ import annotations
 
+import os
 import pwd
 import re
 from collections.abc import Iterator
@@ -79,6 +80,7 @@ def _consistency(settings: Settings, bundle: Bundle, probed: dict[str, Any] | No
             "without it the app builds http:// URLs behind TLS",
         )
     yield from _websocket_timeouts(settings, site.path)
+    yield from _private_state(settings, site.path)
 
 
 def _timeouts(
@@ -158,6 +160,24 @@ def _websocket_timeouts(settings: Settings, path: str) -> Iterator[Finding]:
             )
 
 
+def _private_state(settings: Settings, path: str) -> Iterator[Finding]:
+    """A DynamicUser's StateDirectory= is reached through /var/lib/private (mode 0700), so nginx
+    cannot serve files from it."""
+    if settings.app.user is not None:
+        return
+    for folder in settings.app.state_paths().values():
+        for static in settings.nginx.static:
+            if static.path.rstrip("/") == folder or static.path.startswith(folder + "/"):
+                yield Finding(
+                    NAME,
+                    "error",
+                    f"static location {static.url} serves {folder}, a DynamicUser's state directory; "
+                    "nginx cannot read it (it lives under /var/lib/private, mode 0700)",
+                    path,
+                    f"set app.user (and app.group = {settings.nginx.user!r} so nginx can read the files)",
+                )
+
+
 def check_files(settings: Settings, bundle: Bundle) -> CheckResult:
     return CheckResult(FILES, tuple(_files(settings, bundle)))
 
@@ -171,6 +191,7 @@ def _files(settings: Settings, bundle: Bundle) -> Iterator[Finding]:
             yield Finding(FILES, "info", f"user {user!r} does not exist on this machine; apply creates it", where)
         else:
             yield Finding(FILES, "error", f"user {user!r} does not exist and app.create_user is false", where)
+    yield from _read_write_paths(settings, where)
     tls = settings.nginx.tls
     if tls is None:
         return
@@ -185,6 +206,24 @@ def _files(settings: Settings, bundle: Bundle) -> Iterator[Finding]:
             yield Finding(FILES, "error", f"{path}: cannot read ({exc.strerror})", settings.paths.nginx_site, hint)
     if cert_readable:
         yield from _certificate_facts(settings)
+
+
+def _read_write_paths(settings: Settings, where: str | None) -> Iterator[Finding]:
+    """systemd sets up ReadWritePaths= as bind mounts before the service starts: a missing
+    folder fails the start (status=226/NAMESPACE), and nothing creates it."""
+    if settings.systemd.hardening == "off":
+        return  # not rendered
+    for path in settings.systemd.read_write_paths:
+        if not os.path.exists(path):
+            yield Finding(
+                FILES,
+                "error",
+                f"ReadWritePaths={path} does not exist on this machine; the service would fail "
+                "to start (226/NAMESPACE)",
+                where,
+                "for the app's own writable data use app.state_directories (systemd creates and owns "
+                "those), or create the folder, owned by the service user, before apply",
+            )
 
 
 def _user_exists(name: str) -> bool:

@@ -23,7 +23,8 @@ def gunicorn_values(settings: Settings) -> dict[str, Any]:
     """The settings, by Gunicorn name, in the order they are written."""
     g = settings.gunicorn
     values: dict[str, Any] = {
-        "wsgi_app": settings.app.module,
+        # Gunicorn calls a factory written as module:create_app() (util.import_app).
+        "wsgi_app": settings.app.module + ("()" if settings.app.factory else ""),
         # Under socket activation Gunicorn takes the inherited socket from
         # LISTEN_FDS; bind names the same path so a manual start agrees.
         "bind": [f"unix:{settings.paths.socket}"],

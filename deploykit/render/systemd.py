@@ -131,6 +131,16 @@ def identity(settings: Settings) -> list[tuple[str, str]]:
     return found
 
 
+def directories(settings: Settings) -> list[tuple[str, str]]:
+    """StateDirectory= per app.state_directories folder (systemd creates and owns it, for a
+    DynamicUser too, and makes it writable under ProtectSystem=strict), and the variable
+    that tells the app where it is."""
+    app = settings.app
+    found = [("StateDirectory", f"{app.name}/{folder}") for folder in app.state_directories.values()]
+    found += [("Environment", f"{key}={path}") for key, path in app.state_paths().items()]
+    return found
+
+
 def limits(settings: Settings) -> list[tuple[str, str]]:
     sd = settings.systemd
     found = [("LimitNOFILE", str(sd.limit_nofile))]
@@ -150,6 +160,7 @@ def render_service(settings: Settings) -> RenderedFile:
         settings=settings,
         exec_start=exec_line(exec_start(settings)),
         identity=identity(settings),
+        directories=directories(settings),
         limits=limits(settings),
         hardening=hardening(settings),
         timeout_stop_sec=settings.timeout_stop_sec,

@@ -20,6 +20,7 @@ from deploykit.settings.types import (
     EnvKey,
     EnvValue,
     Expires,
+    FolderName,
     Host,
     ModuleRef,
     ProjectPath,
@@ -30,6 +31,9 @@ from deploykit.settings.types import (
     UnixName,
     UrlPrefix,
 )
+
+#: Where systemd puts StateDirectory= folders.
+STATE_ROOT = "/var/lib"
 
 
 class AppSettings(Model):
@@ -48,6 +52,11 @@ class AppSettings(Model):
     secrets: dict[EnvKey, SecretStr] = Field(
         default_factory=dict, description="env file only; masked in output and diffs"
     )
+    state_directories: dict[EnvKey, FolderName] = Field(
+        default_factory=dict,
+        description='writable folders: MEDIA_ROOT = "media" makes /var/lib/<app>/media (StateDirectory=: '
+        "systemd creates it, owned by the service user, and keeps it across deploys) and sets $MEDIA_ROOT to it",
+    )
 
     @model_validator(mode="after")
     def _secrets_are_clean(self) -> AppSettings:
@@ -57,7 +66,14 @@ class AppSettings(Model):
                 raise ValueError(f"secret {key} must not contain newlines or other control characters")
             if key in self.env:
                 raise ValueError(f"{key} is set both in app.env and app.secrets")
+        for key in self.state_directories:
+            if key in self.env or key in self.secrets:
+                raise ValueError(f"{key} is set both in app.state_directories and app.env/app.secrets")
         return self
+
+    def state_paths(self) -> dict[str, str]:
+        """app.state_directories as absolute paths: variable -> /var/lib/<app>/<folder>."""
+        return {key: f"{STATE_ROOT}/{self.name}/{folder}" for key, folder in self.state_directories.items()}
 
 
 class GunicornSettings(Model):
@@ -168,7 +184,11 @@ class SystemdSettings(Model):
     socket_mode: Literal["0660", "0600", "0666"] = "0660"
     hardening: Literal["strict", "standard", "off"] = Field(default="strict", description="sandboxing level")
     memory_deny_write_execute: bool = False
-    read_write_paths: tuple[SafePath, ...] = ()
+    read_write_paths: tuple[SafePath, ...] = Field(
+        default=(),
+        description="extra writable paths; each must exist on the host (check says when one does not). "
+        "For the app's own data use app.state_directories",
+    )
     restart: Literal["no", "on-failure", "always", "on-abnormal"] = "on-failure"
     restart_sec: int = Field(default=2, ge=0)
     start_limit_burst: int = Field(default=5, ge=1)

@@ -65,7 +65,9 @@ def default(name: str) -> Any:
 
 def changed(server: ServerSettings) -> dict[str, Any]:
     """The fields whose value is not the model's default, in model order."""
-    return {name: getattr(server, name) for name in ServerSettings.model_fields if getattr(server, name) != default(name)}
+    return {
+        name: getattr(server, name) for name in ServerSettings.model_fields if getattr(server, name) != default(name)
+    }
 
 
 def refusals(server: ServerSettings, run_mode: str, socket: str) -> list[str]:
