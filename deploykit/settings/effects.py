@@ -22,9 +22,23 @@ NOT_RENDERED: dict[str, str] = {
     "deploy.keep_releases": "apply (apply/engine.py: releases pruned after a deploy)",
 }
 
+#: dotted field -> what it changes, where its section's line below would be vague.
+FIELDS: dict[str, str] = {
+    "app.name": "every file (names, paths, the nginx zone)",
+    "app.module": "service unit ExecStart (serve), gunicorn conf.py wsgi_app",
+    "app.factory": "service unit ExecStart (serve), gunicorn conf.py wsgi_app",
+    "app.working_dir": "service unit WorkingDirectory=",
+    "app.venv": "service unit ExecStart",
+    "app.user": "service unit User= (none: DynamicUser=yes)",
+    "app.group": "service unit Group=",
+    "app.run_mode": "service unit ExecStart, gunicorn conf.py",
+    "app.env": "env file",
+    "app.secrets": "env file",
+    "app.state_directories": "service unit StateDirectory= and Environment=",
+}
+
 #: section -> what its fields change, when not said per field.
 SECTIONS: dict[str, str] = {
-    "app": "service unit, env file",
     "gunicorn": "gunicorn conf.py (gunicorn run mode)",
     "nginx": "nginx site",
     "systemd": "service and socket units",
@@ -39,6 +53,6 @@ def acts_in(dotted: str) -> str:
     section, _, rest = dotted.partition(".")
     if section == "server":
         return serving.where(rest)
-    if dotted == "app.run_mode":
-        return "service unit (ExecStart), gunicorn conf.py"
+    if dotted in FIELDS:
+        return FIELDS[dotted]
     return SECTIONS.get(section, "rendered files")

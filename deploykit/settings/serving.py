@@ -107,6 +107,8 @@ def where(name: str) -> str:
     gunicorn = refusal(name, "gunicorn")
     if serve is not None and serve == gunicorn:
         return "not deployed (refused unless default)"
+    if name == "backlog":
+        return "serve: socket unit Backlog= (a flag without socket activation); gunicorn: refused, use gunicorn.backlog"
     parts = ["serve: flag" if serve is None else "serve: refused"]
     if name in GUNICORN_KEYS:
         parts.append(f"gunicorn: conf.py `{GUNICORN_KEYS[name]}`")
