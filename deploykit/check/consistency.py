@@ -5,6 +5,7 @@ user, and the TLS certificate files."""
 
 from __future__ import annotations
 
+import os
 import pwd
 import re
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from typing import Any
 from deploykit.check.findings import CheckResult, Finding, Severity
 from deploykit.check.tools import run, which
 from deploykit.render.bundle import Bundle, Kind
+from deploykit.render.systemd import exec_split
+from deploykit.settings import serving
 from deploykit.settings.model import Settings
 
 NAME = "consistency"
@@ -45,7 +48,7 @@ def _consistency(settings: Settings, bundle: Bundle, probed: dict[str, Any] | No
     env = bundle.by_kind(Kind.ENV_FILE)
     assert site is not None and service is not None and env is not None
     svc = unit_values(service.content)
-    argv = svc["ExecStart"][0].split()
+    argv = exec_split(svc["ExecStart"][0])
     sockets: dict[str, str] = {f"{site.path} (upstream)": p for p in _UPSTREAM.findall(site.content)}
     if socket is not None:
         sock = unit_values(socket.content)
@@ -77,6 +80,7 @@ def _consistency(settings: Settings, bundle: Bundle, probed: dict[str, Any] | No
             "without it the app builds http:// URLs behind TLS",
         )
     yield from _websocket_timeouts(settings, site.path)
+    yield from _private_state(settings, site.path)
 
 
 def _timeouts(
@@ -85,6 +89,8 @@ def _timeouts(
     stop = float(svc.get("TimeoutStopSec", ["90"])[0])
     graceful_raw = _flag(argv, "--timeout-graceful-shutdown")
     graceful = float(graceful_raw) if graceful_raw else None
+    if graceful is None and argv[1:2] == ["serve"]:
+        graceful = float(serving.default("timeout_graceful_shutdown"))  # not on the command line: the default
     if probed is not None:
         graceful = float(probed.get("values", {}).get("graceful_timeout", 30))
     if graceful is not None and stop <= graceful:
@@ -154,6 +160,24 @@ def _websocket_timeouts(settings: Settings, path: str) -> Iterator[Finding]:
             )
 
 
+def _private_state(settings: Settings, path: str) -> Iterator[Finding]:
+    """A DynamicUser's StateDirectory= is reached through /var/lib/private (mode 0700), so nginx
+    cannot serve files from it."""
+    if settings.app.user is not None:
+        return
+    for folder in settings.app.state_paths().values():
+        for static in settings.nginx.static:
+            if static.path.rstrip("/") == folder or static.path.startswith(folder + "/"):
+                yield Finding(
+                    NAME,
+                    "error",
+                    f"static location {static.url} serves {folder}, a DynamicUser's state directory; "
+                    "nginx cannot read it (it lives under /var/lib/private, mode 0700)",
+                    path,
+                    f"set app.user (and app.group = {settings.nginx.user!r} so nginx can read the files)",
+                )
+
+
 def check_files(settings: Settings, bundle: Bundle) -> CheckResult:
     return CheckResult(FILES, tuple(_files(settings, bundle)))
 
@@ -167,6 +191,7 @@ def _files(settings: Settings, bundle: Bundle) -> Iterator[Finding]:
             yield Finding(FILES, "info", f"user {user!r} does not exist on this machine; apply creates it", where)
         else:
             yield Finding(FILES, "error", f"user {user!r} does not exist and app.create_user is false", where)
+    yield from _read_write_paths(settings, where)
     tls = settings.nginx.tls
     if tls is None:
         return
@@ -181,6 +206,24 @@ def _files(settings: Settings, bundle: Bundle) -> Iterator[Finding]:
             yield Finding(FILES, "error", f"{path}: cannot read ({exc.strerror})", settings.paths.nginx_site, hint)
     if cert_readable:
         yield from _certificate_facts(settings)
+
+
+def _read_write_paths(settings: Settings, where: str | None) -> Iterator[Finding]:
+    """systemd sets up ReadWritePaths= as bind mounts before the service starts: a missing
+    folder fails the start (status=226/NAMESPACE), and nothing creates it."""
+    if settings.systemd.hardening == "off":
+        return  # not rendered
+    for path in settings.systemd.read_write_paths:
+        if not os.path.exists(path):
+            yield Finding(
+                FILES,
+                "error",
+                f"ReadWritePaths={path} does not exist on this machine; the service would fail "
+                "to start (226/NAMESPACE)",
+                where,
+                "for the app's own writable data use app.state_directories (systemd creates and owns "
+                "those), or create the folder, owned by the service user, before apply",
+            )
 
 
 def _user_exists(name: str) -> bool:

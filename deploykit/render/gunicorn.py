@@ -6,18 +6,25 @@ are tested against Gunicorn's own registry and re-checked by `deploykit check`.
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from deploykit.render.bundle import Kind, RenderedFile
 from deploykit.render.jinja import render_template
+from deploykit.server.command import flags_for
+from deploykit.settings import serving
 from deploykit.settings.model import Settings
+
+#: The worker classes read the [server] values Gunicorn has no setting for from here (server/workers.py).
+SERVE_ARGS = "DEPLOYKIT_SERVE_ARGS"
 
 
 def gunicorn_values(settings: Settings) -> dict[str, Any]:
     """The settings, by Gunicorn name, in the order they are written."""
     g = settings.gunicorn
     values: dict[str, Any] = {
-        "wsgi_app": settings.app.module,
+        # Gunicorn calls a factory written as module:create_app() (util.import_app).
+        "wsgi_app": settings.app.module + ("()" if settings.app.factory else ""),
         # Under socket activation Gunicorn takes the inherited socket from
         # LISTEN_FDS; bind names the same path so a manual start agrees.
         "bind": [f"unix:{settings.paths.socket}"],
@@ -42,9 +49,28 @@ def gunicorn_values(settings: Settings) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": "debug" if settings.server.log_level == "trace" else settings.server.log_level,
     }
+    server = serving.changed(settings.server)
+    if settings.server.limit_concurrency is not None:
+        values["worker_connections"] = settings.server.limit_concurrency
+    for name in ("root_path", "lifespan"):
+        if name in server:
+            values[serving.GUNICORN_KEYS[name]] = server[name]
     if not g.control_socket:
         values["control_socket_disable"] = True
+    flags = serve_args(settings)
+    if flags:
+        # Gunicorn's arbiter puts raw_env into its environment before forking the workers.
+        values["raw_env"] = [f"{SERVE_ARGS}={shlex.join(flags)}"]
     return values
+
+
+def serve_args(settings: Settings) -> list[str]:
+    """`deploykit serve` flags for the changed [server] values that neither a conf.py key
+    nor a [gunicorn] setting carries (the latter are refused by the model)."""
+    values = serving.changed(settings.server)
+    for name in (*serving.GUNICORN_KEYS, *serving.SOCKET_FIELDS):
+        values.pop(name, None)
+    return flags_for(values)
 
 
 def render_conf(settings: Settings) -> RenderedFile:

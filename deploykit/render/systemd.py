@@ -6,8 +6,14 @@ check step enforces `systemd.security_threshold` (default 2.0).
 
 from __future__ import annotations
 
+import re
+import shlex
+from typing import Any
+
 from deploykit.render.bundle import Kind, RenderedFile
 from deploykit.render.jinja import render_template
+from deploykit.server.command import flags_for
+from deploykit.settings import serving
 from deploykit.settings.model import Settings
 
 SD_LISTEN_FDS_START = 3
@@ -55,7 +61,7 @@ _STRICT: tuple[tuple[str, str], ...] = (
 
 def exec_start(settings: Settings) -> list[str]:
     """The command line the service runs, as argv (every part validated)."""
-    app, server = settings.app, settings.server
+    app = settings.app
     if app.run_mode == "gunicorn":
         return [f"{app.venv}/bin/gunicorn", "--config", settings.paths.gunicorn_conf]
     argv = [f"{app.venv}/bin/deploykit", "serve", app.module]
@@ -65,25 +71,43 @@ def exec_start(settings: Settings) -> list[str]:
         argv += ["--fd", str(SD_LISTEN_FDS_START)]
     else:
         argv += ["--uds", settings.paths.socket]
-    argv += [
-        "--workers", str(server.workers),
-        "--timeout-graceful-shutdown", _num(server.timeout_graceful_shutdown),
-        "--timeout-keep-alive", _num(server.timeout_keep_alive),
-        "--log-level", server.log_level,
-        "--proxy-headers" if server.proxy_headers else "--no-proxy-headers",
-        "--forwarded-allow-ips", ",".join(server.forwarded_allow_ips),
-    ]  # fmt: skip
-    if server.limit_concurrency is not None:
-        argv += ["--limit-concurrency", str(server.limit_concurrency)]
-    if server.limit_max_requests is not None:
-        argv += ["--limit-max-requests", str(server.limit_max_requests)]
-    if not server.access_log:
-        argv.append("--no-access-log")
-    return argv
+    return argv + flags_for(serve_values(settings))
 
 
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
+def serve_values(settings: Settings) -> dict[str, Any]:
+    """The [server] values the serve command line passes: every one that differs from
+    the server's default (the unit stays short, and the server's defaults are the
+    model's), and always --workers, which would otherwise follow a $WEB_CONCURRENCY
+    in the environment file. The socket is the deployment's own (above); the backlog
+    of an inherited socket is the socket unit's Backlog=."""
+    values = {"workers": settings.server.workers, **serving.changed(settings.server)}
+    for name in serving.SOCKET_FIELDS:
+        values.pop(name, None)
+    if settings.systemd.socket_activation:
+        values.pop("backlog", None)
+    return values
+
+
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
+
+
+def exec_quote(word: str) -> str:
+    """One argv word for an ExecStart= line: %% and $$ keep systemd from expanding
+    specifiers and variables; anything beyond plain characters is double-quoted with
+    \\ and \" escaped (values never hold control characters: the model rejects them)."""
+    text = word.replace("%", "%%").replace("$", "$$")
+    if _PLAIN_WORD.fullmatch(word):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def exec_split(line: str) -> list[str]:
+    """The argv systemd reads from an ExecStart= value written by ``exec_quote``."""
+    return [word.replace("%%", "%").replace("$$", "$") for word in shlex.split(line)]
+
+
+def exec_line(argv: list[str]) -> str:
+    return " ".join(exec_quote(word) for word in argv)
 
 
 def hardening(settings: Settings) -> list[tuple[str, str]]:
@@ -107,6 +131,16 @@ def identity(settings: Settings) -> list[tuple[str, str]]:
     return found
 
 
+def directories(settings: Settings) -> list[tuple[str, str]]:
+    """StateDirectory= per app.state_directories folder (systemd creates and owns it, for a
+    DynamicUser too, and makes it writable under ProtectSystem=strict), and the variable
+    that tells the app where it is."""
+    app = settings.app
+    found = [("StateDirectory", f"{app.name}/{folder}") for folder in app.state_directories.values()]
+    found += [("Environment", f"{key}={path}") for key, path in app.state_paths().items()]
+    return found
+
+
 def limits(settings: Settings) -> list[tuple[str, str]]:
     sd = settings.systemd
     found = [("LimitNOFILE", str(sd.limit_nofile))]
@@ -124,8 +158,9 @@ def render_service(settings: Settings) -> RenderedFile:
         "service.j2",
         app=settings.app.name,
         settings=settings,
-        exec_start=" ".join(exec_start(settings)),
+        exec_start=exec_line(exec_start(settings)),
         identity=identity(settings),
+        directories=directories(settings),
         limits=limits(settings),
         hardening=hardening(settings),
         timeout_stop_sec=settings.timeout_stop_sec,

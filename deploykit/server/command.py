@@ -11,12 +11,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from deploykit.errors import DeployKitError, UsageError
 
 _BOOL = argparse.BooleanOptionalAction
+#: What an optional number's flag takes to mean None (e.g. `--ws-ping-interval none`: no pings).
+NONE = "none"
+
+
+def _float_or_none(raw: str) -> float | None:
+    return None if raw.lower() == NONE else float(raw)
+
 
 # (flag, argparse kwargs) — every flag maps to the ServerSettings field of the same name.
 FLAGS: list[tuple[str, dict[str, Any]]] = [
@@ -30,8 +37,11 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--ws", {"choices": ["auto", "websockets", "wsproto", "none"], "help": "WebSocket implementation [auto]"}),
     ("--ws-max-size", {"type": int, "help": "close (1009) on a larger WebSocket message, in bytes [16777216]"}),
     ("--ws-max-queue", {"type": int, "help": "received WebSocket messages held for the app before reading stops [32]"}),
-    ("--ws-ping-interval", {"type": float, "help": "seconds between keepalive pings [20]"}),
-    ("--ws-ping-timeout", {"type": float, "help": "close (1011) when a ping is not answered within N s [20]"}),
+    ("--ws-ping-interval", {"type": _float_or_none, "help": "seconds between keepalive pings, or none [20]"}),
+    (
+        "--ws-ping-timeout",
+        {"type": _float_or_none, "help": "close (1011) when a ping is not answered within N s, or none [20]"},
+    ),
     ("--ws-per-message-deflate", {"action": _BOOL, "help": "negotiate permessage-deflate compression [on]"}),
     ("--lifespan", {"choices": ["auto", "on", "off"], "help": "ASGI lifespan [auto]"}),
     ("--env-file", {"help": "load KEY=VALUE lines into the environment first"}),
@@ -126,6 +136,50 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
 }
 
 _PATHS = {"uds", "env_file", "ssl_keyfile", "ssl_certfile", "ssl_ca_certs", "log_config"}
+
+
+def _dest(flag: str, kwargs: dict[str, Any]) -> str:
+    """The ServerSettings field a flag sets (``--header`` is collected into ``headers``)."""
+    dest = str(kwargs.get("dest", flag[2:].replace("-", "_")))
+    return "headers" if dest == "header" else dest
+
+
+#: field -> (flag, argparse kwargs): FLAGS read the other way.
+BY_FIELD: dict[str, tuple[str, dict[str, Any]]] = {_dest(flag, kwargs): (flag, kwargs) for flag, kwargs in FLAGS}
+
+
+def flags_for(values: Mapping[str, Any]) -> list[str]:
+    """The inverse of `options`: the flags that make `deploykit serve` parse to VALUES
+    (ServerSettings fields, already validated). The rendered units build their
+    command lines with it, so the parser and the units share this one table; a
+    test round-trips every field through both."""
+    argv: list[str] = []
+    for name, value in values.items():
+        flag, kwargs = BY_FIELD[name]
+        action = kwargs.get("action")
+        if action is _BOOL:
+            if value is None:
+                raise ValueError(f"{flag}: None is its default and has no flag")
+            argv.append(flag if value else "--no-" + flag[2:])
+        elif name == "headers":
+            for header, text in value.items():
+                argv += [flag, f"{header}:{text}"]
+        elif action == "append":
+            for item in value:
+                argv += [flag, str(item)]
+        elif name == "forwarded_allow_ips":
+            argv += [flag, ",".join(value)]
+        elif value is None:
+            if kwargs.get("type") is not _float_or_none:
+                raise ValueError(f"{flag}: None is its default and has no flag")
+            argv += [flag, NONE]
+        elif isinstance(value, float):
+            argv += [flag, str(int(value)) if value.is_integer() else repr(value)]
+        elif isinstance(value, bool):
+            raise ValueError(f"{flag}: takes no boolean")  # pragma: no cover - every bool flag uses _BOOL
+        else:
+            argv += [flag, str(value)]
+    return argv
 
 
 def main(argv: Sequence[str]) -> int:

@@ -77,7 +77,7 @@ class Worker(GunicornWorker):  # type: ignore[misc]  # gunicorn ships no type hi
 
     def run(self) -> None:
         options = options_from(self.cfg, self.max_requests, self.http, os.environ.get("DEPLOYKIT_SERVE_ARGS", ""))
-        logs.configure(options.log_level, None, False, options.access_log_format)
+        logs.configure(options.log_level, options.log_config, options.use_colors, options.access_log_format)
         ssl_context = None
         if self.cfg.is_ssl:
             from gunicorn.sock import ssl_context as gunicorn_ssl_context

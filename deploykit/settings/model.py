@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+from deploykit.settings import serving
 from deploykit.settings.base import Model, conflict
 from deploykit.settings.server import ServerSettings
 from deploykit.settings.syntax import CHECKS, control_character
@@ -21,6 +22,7 @@ from deploykit.settings.types import (
     EnvKey,
     EnvValue,
     Expires,
+    FolderName,
     Host,
     IpAddress,
     ModuleRef,
@@ -34,6 +36,9 @@ from deploykit.settings.types import (
     UnixName,
     UrlPrefix,
 )
+
+#: Where systemd puts StateDirectory= folders.
+STATE_ROOT = "/var/lib"
 
 
 class AppSettings(Model):
@@ -52,6 +57,11 @@ class AppSettings(Model):
     secrets: dict[EnvKey, SecretStr] = Field(
         default_factory=dict, description="env file only; masked in output and diffs"
     )
+    state_directories: dict[EnvKey, FolderName] = Field(
+        default_factory=dict,
+        description='writable folders: MEDIA_ROOT = "media" makes /var/lib/<app>/media (StateDirectory=: '
+        "systemd creates it, owned by the service user, and keeps it across deploys) and sets $MEDIA_ROOT to it",
+    )
 
     @model_validator(mode="after")
     def _secrets_are_clean(self) -> AppSettings:
@@ -66,7 +76,19 @@ class AppSettings(Model):
                 )
             if key in self.env:
                 raise conflict(f"{key} is set both in app.env and app.secrets", f"secrets.{key}", f"env.{key}")
+        for key in self.state_directories:
+            if key in self.env or key in self.secrets:
+                where = f"env.{key}" if key in self.env else f"secrets.{key}"
+                raise conflict(
+                    f"{key} is set both in app.state_directories and app.env/app.secrets",
+                    f"state_directories.{key}",
+                    where,
+                )
         return self
+
+    def state_paths(self) -> dict[str, str]:
+        """app.state_directories as absolute paths: variable -> /var/lib/<app>/<folder>."""
+        return {key: f"{STATE_ROOT}/{self.name}/{folder}" for key, folder in self.state_directories.items()}
 
 
 class GunicornSettings(Model):
@@ -230,7 +252,11 @@ class SystemdSettings(Model):
     socket_mode: Literal["0660", "0600", "0666"] = "0660"
     hardening: Literal["strict", "standard", "off"] = Field(default="strict", description="sandboxing level")
     memory_deny_write_execute: bool = False
-    read_write_paths: tuple[SafePath, ...] = ()
+    read_write_paths: tuple[SafePath, ...] = Field(
+        default=(),
+        description="extra writable paths; each must exist on the host (check says when one does not). "
+        "For the app's own data use app.state_directories",
+    )
     restart: Literal["no", "on-failure", "always", "on-abnormal"] = "on-failure"
     restart_sec: int = Field(default=2, ge=0)
     start_limit_burst: int = Field(default=5, ge=1)
@@ -324,6 +350,18 @@ class Settings(Model):
                 graceful,
             )
         return self
+
+    @model_validator(mode="after")
+    def _server_fields_take_effect(self) -> Settings:
+        problems = serving.refusals(self.server, self.app.run_mode, self.paths.socket)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def backlog(self) -> int:
+        """The listen backlog: the socket unit's and the server's (Gunicorn's in its run mode)."""
+        return self.gunicorn.backlog if self.app.run_mode == "gunicorn" else self.server.backlog
 
     @property
     def graceful_timeout(self) -> float:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
+from deploykit.settings.effects import acts_in
 from deploykit.settings.model import Settings
 from deploykit.settings.types import Syntax
 
@@ -67,18 +68,21 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
         if sub is not None:
             suffix = "[]." if typing.get_origin(field.annotation) is tuple else "."
             if suffix == "[].":
-                rows.append(f"| `{prefix}{name}` | list of tables | {_default(field)} | {field.description or ''} |")
+                where = acts_in(f"{prefix}{name}")
+                rows.append(
+                    f"| `{prefix}{name}` | list of tables | {_default(field)} | {where} | {field.description or ''} |"
+                )
             rows += _rows(sub, f"{prefix}{name}{suffix}")
             continue
         label = next((m.label for m in field.metadata if isinstance(m, Syntax)), None)
         kind = label or _type(field.annotation)
         note = (field.description or "").replace("|", "\\|")
-        rows.append(f"| `{prefix}{name}` | {kind} | {_default(field)} | {note} |")
+        rows.append(f"| `{prefix}{name}` | {kind} | {_default(field)} | {acts_in(prefix + name)} | {note} |")
     return rows
 
 
 def reference_markdown() -> str:
-    lines = ["| setting | type | default | note |", "|---|---|---|---|", *_rows(Settings, "")]
+    lines = ["| setting | type | default | acts in | note |", "|---|---|---|---|---|", *_rows(Settings, "")]
     return "\n".join(lines) + "\n"
 
 

@@ -151,6 +151,10 @@ CHECKS: dict[str, Callable[[str], str]] = {
         r"[A-Za-z0-9._/@+=,-]+", "a path relative to deploykit.toml, or absolute (letters, digits and . _ / @ + = , -)"
     ),
     "one-line text": no_control,
+    "folder name": matching(
+        r"[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*",
+        "a relative folder such as 'media' or 'media/uploads' (letters, digits, . _ -; no leading dot)",
+    ),
     "IP/CIDR, * or unix:": forwarded_ip,
     "IP/CIDR or unix:": real_ip_source,
     "IP address": ip_address,

@@ -46,6 +46,8 @@ SystemdValue = Annotated[str, AfterValidator(CHECKS["one-line text"]), Syntax("o
 EnvValue = Annotated[
     str, BeforeValidator(_scalar_text), AfterValidator(CHECKS["one-line text"]), Syntax("one-line text")
 ]
+#: A folder below a systemd-managed directory (StateDirectory=<app>/<folder>).
+FolderName = Annotated[str, AfterValidator(CHECKS["folder name"]), Syntax("folder name")]
 EnvKey = Annotated[str, AfterValidator(CHECKS["variable name"]), Syntax("variable name")]
 AppName = Annotated[str, AfterValidator(CHECKS["app name"]), Syntax("app name")]
 UnixName = Annotated[str, AfterValidator(CHECKS["user/group name"]), Syntax("user/group name")]

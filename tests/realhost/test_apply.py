@@ -134,15 +134,27 @@ def test_a_second_apply_is_refused_while_another_holds_the_lock(deployed: Deploy
     assert greeting(deployed) == "hello from deploykit"
 
 
+# The websocket profile's server.workers and graceful timeout are [gunicorn]'s in that run mode
+# (the model refuses them there, naming the [gunicorn] setting): back to their defaults.
+TO_GUNICORN = (
+    "--set",
+    "app.run_mode=gunicorn",
+    "--set",
+    "server.workers=1",
+    "--set",
+    "server.timeout_graceful_shutdown=30",
+)
+
+
 def test_switching_to_gunicorn_then_a_conf_only_change_reloads(deployed: Deployed) -> None:
-    code, report = deployed.apply("--set", "app.run_mode=gunicorn")
+    code, report = deployed.apply(*TO_GUNICORN)
     assert code == 0 and report["changed"], report
     assert "create /etc/deploykit/demo/gunicorn.conf.py (0644 root:root)" in report["actions"]
     assert "systemctl restart demo.service" in report["actions"]
     assert greeting(deployed) == "hello from deploykit"
     main_pid = deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID", "--value"]).stdout.strip()
     assert "gunicorn" in deployed.box.run(["cat", f"/proc/{main_pid}/cmdline"]).stdout
-    code, report = deployed.apply("--set", "app.run_mode=gunicorn", "--set", "gunicorn.workers=3")
+    code, report = deployed.apply(*TO_GUNICORN, "--set", "gunicorn.workers=3")
     assert code == 0 and report["actions"] == [
         "update /etc/deploykit/demo/gunicorn.conf.py (0644 root:root)",
         "systemctl reload demo.service",

@@ -47,7 +47,10 @@ def test_service_is_notify_with_graceful_stop(profile: str) -> None:
     assert values["EnvironmentFile"] == ["/etc/default/demo"]
     assert int(values["TimeoutStopSec"][0]) > settings.graceful_timeout
     assert values["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
-    assert values["DynamicUser"] == ["yes"]
+    if settings.app.user is None:
+        assert values["DynamicUser"] == ["yes"]
+    else:
+        assert values["User"] == [settings.app.user] and "DynamicUser" not in values
     assert values["ProtectSystem"] == ["strict"]
 
 

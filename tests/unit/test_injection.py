@@ -10,6 +10,7 @@ import pytest
 
 from deploykit.errors import SettingsError
 from deploykit.render import Kind, render
+from deploykit.render.systemd import exec_line, exec_split
 from deploykit.settings.load import Source, validate
 from tests.conftest import require, settings_for
 
@@ -139,3 +140,21 @@ def test_gunicorn_values_are_python_literals() -> None:
     exec(compile(conf.content, "conf.py", "exec"), namespace)  # noqa: S102 - our own rendered file
     assert namespace["wsgi_app"] == "config.asgi:application"
     assert namespace["bind"] == ["unix:/run/demo.sock"]
+
+
+HOSTILE_WORDS = ["a b", "%h", "100%", "$HOME", "${X}", '"q"', "it's", "back\\slash", ";", "", "\\;", "x:1% $y"]
+
+
+@pytest.mark.parametrize("word", HOSTILE_WORDS)
+def test_exec_start_words_reach_the_process_verbatim(word: str) -> None:
+    """systemd reads % specifiers, $ variables, quotes and backslashes in ExecStart=;
+    every word is written so it comes back exactly (exec_split reads it as systemd does)."""
+    argv = ["/srv/demo/.venv/bin/deploykit", "serve", "app:app", "--header", f"X-A:{word}", word]
+    assert exec_split(exec_line(argv)) == argv
+
+
+def test_a_header_with_specifiers_and_variables_is_escaped_in_the_unit() -> None:
+    service = render(settings_for(None, 'server.headers={"X-A"="100% $HOME"}')).by_kind(Kind.SERVICE_UNIT)
+    assert service is not None
+    (line,) = [line for line in service.content.splitlines() if line.startswith("ExecStart=")]
+    assert '--header "X-A:100%% $$HOME"' in line

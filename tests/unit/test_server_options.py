@@ -10,10 +10,12 @@ import pytest
 from pydantic import ValidationError
 
 from deploykit.errors import SettingsError
+from deploykit.server.command import flag_options, flags_for
 from deploykit.server.options import ServerOptions, validate
 from deploykit.server.options_spec import SPEC
 from deploykit.settings.codegen import generate
 from deploykit.settings.server import ServerSettings
+from tests.render.test_every_setting import value_of
 
 GENERATED = Path(__file__).resolve().parents[2] / "deploykit" / "server" / "options_spec.py"
 
@@ -87,3 +89,24 @@ def test_errors_name_the_flag_and_use_the_models_wording() -> None:
         "command line: --http = 'fast': Input should be 'auto' or 'httptools' or 'h11'",
         "command line: --nope = 1: unknown option",
     )
+
+
+@pytest.mark.parametrize("name", sorted(ServerSettings.model_fields))
+def test_every_option_round_trips_through_the_flags_the_units_render(name: str) -> None:
+    """flags_for (ExecStart, $DEPLOYKIT_SERVE_ARGS) is the parser's table read backwards:
+    a non-default value of every field comes back from `deploykit serve`'s parser."""
+    info = ServerSettings.model_fields[name]
+    raw = value_of(info.annotation, list(info.metadata), info.get_default(call_default_factory=True))
+    value = getattr(ServerSettings.model_validate({name: raw, **_PAIRED.get(name, {})}), name)
+    if hasattr(value, "get_secret_value"):
+        value = value.get_secret_value()
+    parsed = validate(flag_options(flags_for({name: value, **_PAIRED.get(name, {})})))
+    assert getattr(parsed, name) == value
+
+
+def test_none_turns_pings_off_from_the_command_line() -> None:
+    assert flags_for({"ws_ping_interval": None}) == ["--ws-ping-interval", "none"]
+    assert validate(flag_options(["--ws-ping-interval", "none"])).ws_ping_interval is None
+
+
+_PAIRED = {"ssl_keyfile": {"ssl_certfile": "/c"}, "ssl_certfile": {"ssl_keyfile": "/k"}}

@@ -58,7 +58,8 @@ def test_nginx_listens_on_loopback_only_plain_http() -> None:
 
 
 def test_the_app_runs_from_the_project_folder_with_serve_on_the_socket() -> None:
-    local = local_example('app.run_mode="gunicorn"')
+    # (the websocket profile's server.workers and graceful timeout are [gunicorn]'s in that mode)
+    local = local_example('app.run_mode="gunicorn"', "server.workers=1", "server.timeout_graceful_shutdown=30")
     assert local.app.working_dir == str(PROJECT)
     assert local.app.run_mode == "serve" and local.systemd.socket_activation is False
     assert local.server.proxy_headers and local.server.forwarded_allow_ips == ("unix:",)
