@@ -355,7 +355,13 @@ class Settings(Model):
     def _server_fields_take_effect(self) -> Settings:
         problems = serving.refusals(self.server, self.app.run_mode, self.paths.socket)
         if problems:
-            raise ValueError("; ".join(problems))
+            # blame the source that set a refused value, or the one that switched the run mode
+            fields = [f"server.{name}" for name in problems]
+            if any(name in serving.GUNICORN_OWNS for name in problems):
+                fields.append("app.run_mode")
+            if len(fields) == 1:  # the error already names the one field
+                raise conflict(next(iter(problems.values())), *fields)
+            raise conflict("; ".join(f"server.{name}: {why}" for name, why in problems.items()), *fields)
         return self
 
     @property

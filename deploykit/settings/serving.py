@@ -70,15 +70,15 @@ def changed(server: ServerSettings) -> dict[str, Any]:
     }
 
 
-def refusals(server: ServerSettings, run_mode: str, socket: str) -> list[str]:
-    """Why the given [server] values cannot take effect in a deployment (empty: they all do)."""
-    found = []
+def refusals(server: ServerSettings, run_mode: str, socket: str) -> dict[str, str]:
+    """Field name -> why its [server] value cannot take effect in a deployment (empty: they all do)."""
+    found = {}
     for name in changed(server):
         if name == "uds" and server.uds == socket:
             continue  # the same socket the deployment uses anyway (`deploykit up` sets both)
         why = refusal(name, run_mode)
         if why is not None:
-            found.append(f"server.{name}: {why}")
+            found[name] = why
     return found
 
 
@@ -97,7 +97,10 @@ def refusal(name: str, run_mode: str) -> str | None:
             "a deployed app is restarted by `deploykit apply`"
         )
     if run_mode == "gunicorn" and name in GUNICORN_OWNS:
-        return f"in the gunicorn run mode this is set by {GUNICORN_OWNS[name]}"
+        return (
+            f"in the gunicorn run mode this is set by {GUNICORN_OWNS[name]}; "
+            f"set server.{name} back to its default ({default(name)!r}) or use the serve run mode"
+        )
     return None
 
 

@@ -218,6 +218,17 @@ def test_a_cross_field_error_blames_the_source_that_set_the_value(tmp_path: Path
     assert pair.startswith("--set server.ssl_keyfile: server.ssl_keyfile: ")
 
 
+def test_a_server_value_that_cannot_apply_blames_its_source_not_the_defaults() -> None:
+    """Both failed before: the refusal was blamed on "defaults: (top level)"."""
+    (port,) = _problems("server.port=9000", profile="fastapi")
+    assert port.startswith("--set server.port: server.port: a deployed app listens only on paths.socket")
+    # the fastapi profile sets server.workers; switching it to Gunicorn names the switch and the way out
+    (mode,) = _problems('app.run_mode="gunicorn"', profile="fastapi")
+    assert mode.startswith("--set app.run_mode: app.run_mode: server.workers: in the gunicorn run mode"), mode
+    assert "set server.workers back to its default (1)" in mode
+    assert settings_for("fastapi", 'app.run_mode="gunicorn"', "server.workers=1").app.run_mode == "gunicorn"
+
+
 def test_a_bad_app_name_is_one_error_not_one_per_path() -> None:
     assert _problems('app.name="My App"', profile="django") == (
         "--set app.name: app.name = 'My App': must be 2-32 lowercase letters, digits or '-', starting with a letter",
