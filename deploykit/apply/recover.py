@@ -48,6 +48,8 @@ class Recovery:
             return problems  # the journal stays: the next run tries again
         if self.release is None:
             store.discard(self.journal.release)
+        elif self.release.status == "applied":
+            store.finish(self.release, "applied")  # killed between its manifest and `current`: write both again
         elif self.release.status in ("pending", "failed"):
             why = f"interrupted during {self.journal.step!r}; undone by the next run"
             store.finish(self.release, "rolled-back", why)
