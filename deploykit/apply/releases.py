@@ -139,7 +139,7 @@ class ReleaseStore:
         try:
             release = Release.from_json(manifest.content.decode())
             validate(release, release_id)
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
             raise BadRelease(f"release {release_id}: {self._dir(release_id)}/manifest.json is invalid ({exc})") from exc
         return release
 
@@ -257,10 +257,10 @@ def validate(release: Release, folder: str) -> None:
 
 
 def _check_mode(path: str, kind: Kind | None, mode: object) -> None:
+    if kind is Kind.ENV_FILE and mode != ENV_FILE_MODE:
+        raise ValueError(f"{path}: the env file must be {ENV_FILE_MODE:04o}, not {mode!r}")
     if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o777 or mode & 0o002:
         raise ValueError(f"{path}: mode {mode!r} is not one apply writes (0..0777, not world-writable)")
-    if kind is Kind.ENV_FILE and mode != ENV_FILE_MODE:
-        raise ValueError(f"{path}: the env file must be {ENV_FILE_MODE:04o}, not {mode:04o}")
 
 
 def _describe(file: RenderedFile) -> dict[str, Any]:

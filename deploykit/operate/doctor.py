@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from deploykit.apply import journal as journals
 from deploykit.apply.releases import Release, ReleaseStore
 from deploykit.check.consistency import certificate_expiry
 from deploykit.check.findings import CheckResult, Finding, Report, Severity
@@ -321,7 +322,16 @@ class Doctor:
             return [Finding("drift", "error", f"{exc}, though {store.state_dir}/current names it", None,
                             "deploykit apply records a new release")]  # fmt: skip
         on_host = {e["path"]: self.host.read(e["path"]) for e in (release.files if release else [])}
-        return drift_findings(release, on_host, render(self.settings))
+        return self.interrupted(store) + drift_findings(release, on_host, render(self.settings))
+
+    def interrupted(self, store: ReleaseStore) -> list[Finding]:
+        """An apply killed half-way (its journal), and release folders that are skipped."""
+        found = [Finding("releases", "warning", w, None, "inspect, then remove that folder") for w in store.scan()[1]]
+        journal = journals.read(self.host, store.state_dir)
+        if journal is not None:
+            found.append(Finding("drift", "error", journal.describe(), journals.path(store.state_dir),
+                                 "deploykit apply undoes it first, then applies"))  # fmt: skip
+        return found
 
     def checks(self) -> list[tuple[str, Callable[[], list[Finding]], bool]]:
         """(name, check, needs commands)."""
