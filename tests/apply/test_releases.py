@@ -110,3 +110,20 @@ def test_an_unreadable_journal_is_a_clear_error_not_a_guess() -> None:
     host.files[f"{STATE}/journal.json"] = FileFacts(b"{half", 0o600, "root", "root")
     with pytest.raises(DeployKitError, match="journal.json is unreadable"):
         apply(host, settings_for(None, "app.env.N=1"))
+
+
+def test_doctor_reports_an_interrupted_apply_and_an_unreadable_journal() -> None:
+    host = host_with()
+    apply(host, settings_for(None))
+    journal = f"{STATE}/journal.json"
+    host.files[journal] = FileFacts(b"{half", 0o600, "root", "root")
+    found = Doctor(host, settings_for(None)).drift()
+    assert [f.file for f in found if f.severity == "error"] == [journal]
+    host.files[journal] = FileFacts(
+        json.dumps({"release": "20260101T000000000Z", "source": "apply", "step": "services"}).encode(),
+        0o600,
+        "root",
+        "root",
+    )
+    found = Doctor(host, settings_for(None)).drift()
+    assert any("interrupted during 'services'" in f.message for f in found)
