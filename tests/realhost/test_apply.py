@@ -29,7 +29,9 @@ def test_first_apply_installs_and_health_checks(deployed: Deployed) -> None:
     assert report["ok"] and report["changed"] and report["release"]
     assert [s["status"] for s in report["steps"]] == ["ok"] * len(report["steps"])
     names = [s["name"] for s in report["steps"]]
-    assert names[:5] == ["prepare the host", "save the release", "write files", "validate on the host", "services"]
+    assert names[:6] == ["prepare the host", "save the release", "check the new app", "write files",
+                         "validate on the host", "services"]  # fmt: skip
+    assert report["steps"][2]["detail"] == "imports; lifespan complete"
     assert {p["name"]: p["status"] for p in report["health"]} == {"socket": 200, "nginx": 200}
     assert "systemctl enable --now demo.socket" in report["actions"]
     assert deployed.box.run(["cat", "/var/lib/deploykit/demo/current"]).stdout.strip() == report["release"]
@@ -95,10 +97,11 @@ def test_a_config_nginx_rejects_is_rolled_back_while_serving(deployed: Deployed)
 def test_a_unit_that_fails_to_start_is_rolled_back_while_serving(deployed: Deployed) -> None:
     pid_before = deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID"]).stdout
     load = under_load(deployed.box, 6)
-    try:
-        code, report = deployed.apply("--set", "app.module=app.missing:app")
+    try:  # the app imports (the app check passes) but the unit's command line is broken
+        done = deployed.box.run(["/opt/deploykit/bin/python", "/mnt/stage/inject.py", CONFIG, "service"], check=False)
     finally:
         result = load_result(load)
+    code, report = done.returncode, json.loads(done.stdout)
     assert code == 1 and report["failed_step"] == "services" and report["restored"] is True, report
     assert "systemctl restart demo.service" in report["error"]
     assert result["failures"] == [] and result["ok"] > 50
