@@ -130,13 +130,17 @@ def test_rollback_restores_the_previous_release(deployed: Deployed) -> None:
 
 
 def test_a_second_apply_is_refused_while_another_holds_the_lock(deployed: Deployed) -> None:
-    holder = subprocess.Popen(deployed.box.command(["flock", "/var/lib/deploykit/demo/lock", "sleep", "3"]))
+    # held until the apply answered (a fixed sleep was too short on a loaded machine: the apply got the lock)
+    lock = "/var/lib/deploykit/demo/lock"
+    hold = "touch /run/held; while [ -e /run/held ]; do sleep 0.1; done"
+    holder = subprocess.Popen(deployed.box.command(["flock", lock, "sh", "-c", hold]))
     try:
-        deployed.box.run(["sleep", "0.5"])
+        deployed.box.run(["sh", "-c", "for i in $(seq 600); do [ -e /run/held ] && exit 0; sleep 0.1; done; exit 1"])
         done = deployed.deploykit("apply", "-c", CONFIG, "--yes", "--set", "app.env.DEMO_GREETING=locked out")
         assert done.returncode == 1 and "another deploykit apply holds" in done.stderr, done.stderr
     finally:
-        holder.wait(10)
+        deployed.box.run(["rm", "-f", "/run/held"])  # the holder lets go
+        holder.wait(30)
     assert greeting(deployed) == "hello from deploykit"
 
 
@@ -192,6 +196,10 @@ def test_an_app_that_cannot_import_is_refused_before_anything_changes(deployed: 
     assert deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID", "--value"]).stdout == pid_before
     assert greeting(deployed) == "hello from deploykit"
     assert not deployed.box.run(["test", "-e", "/var/lib/deploykit/demo/journal.json"], check=False).returncode == 0
+    table = deployed.deploykit("apply", "-c", CONFIG, "--yes", "--set", f"app.run_mode={mode}",
+                               "--set", "app.module=app.broken:app")  # fmt: skip
+    print(f"$ deploykit apply -c deploykit.toml --yes --set app.module=app.broken:app\n{table.stdout}{table.stderr}")
+    assert table.returncode == 1 and "error: check the new app failed: the new app fails at import" in table.stderr
     code, report = deployed.apply()
     assert code == 0 and greeting(deployed) == "hello from deploykit"
 
