@@ -183,15 +183,19 @@ def test_an_app_that_cannot_import_is_refused_before_anything_changes(deployed: 
     files = ("/etc/systemd/system/demo.service", "/etc/default/demo", "/etc/deploykit/demo/gunicorn.conf.py")
     before = deployed.box.run(["sh", "-c", f"cat {' '.join(files)} 2>/dev/null; true"]).stdout
     pid_before = deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID", "--value"]).stdout
-    load = under_load(deployed.box, 6)
+    window = 25.0  # seconds of load: longer than the refused apply, else the proof proves nothing
+    started = time.monotonic()
+    load = under_load(deployed.box, window)
     try:
         code, report = deployed.apply("--set", f"app.run_mode={mode}", "--set", "app.module=app.broken:app")
+        took = time.monotonic() - started
     finally:
         result = load_result(load)
+    assert took < window - 2, f"the apply ({took:.1f}s) outlasted the load: make the window longer"
+    assert result["failures"] == [] and result["ok"] > 50, result
     assert code == 1 and report["failed_step"] == "check the new app" and report["restored"] is True, report
     assert "No module named 'no_such_dependency'" in report["error"], report["error"]
     assert [s["name"] for s in report["steps"]][-2:] == ["check the new app", "restore the previous state"]
-    assert result["failures"] == [] and result["ok"] > 50, result
     assert deployed.box.run(["sh", "-c", f"cat {' '.join(files)} 2>/dev/null; true"]).stdout == before
     assert deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID", "--value"]).stdout == pid_before
     assert greeting(deployed) == "hello from deploykit"
