@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -132,9 +133,8 @@ class Deploy:
         self.report.changed = True
         self.report.actions = [a.describe() for a in pending.actions]
         for name, action in self._steps(pending, before, store):
-            self._note(step=name)
             try:
-                self._step(name, action)
+                self._step(name, partial(self._journaled, name, action))
             except StepFailed as exc:
                 self._undo(before, store, name, exc)
         assert self.release is not None
@@ -144,6 +144,10 @@ class Deploy:
         pruned = store.prune(self.settings.deploy.keep_releases)
         done = self.release.id + (f"; pruned {len(pruned)}" if pruned else "")
         self._step("record the release", lambda: done)
+
+    def _journaled(self, name: str, action: Callable[[], str]) -> str:
+        self._note(step=name)  # a journal the host refuses to write fails the step like any other write
+        return action()
 
     def _note(self, **changes: Any) -> None:
         """Write-ahead: the journal on disk names what is about to happen before it does."""

@@ -350,3 +350,25 @@ def test_a_failing_site_link_restore_still_restarts_the_units() -> None:
     assert host.files["/etc/default/demo"].content == render(OLD).as_mapping()["/etc/default/demo"].content.encode()
     # the journal stays, so the next run tries the undo again
     assert journals.path(STATE) in host.files
+
+
+def test_a_journal_the_host_cannot_write_mid_apply_fails_the_step_and_restores() -> None:
+    from tests.apply.test_engine import RefusingHost
+
+    host = RefusingHost()
+    host.active["nginx.service"] = True
+    host.answers += [(("python3", "-c"), CommandResult(0, HEALTHY)), (("systemd-run",), APP_STARTS)]
+    apply(host, OLD)
+    old = etc(host)
+    written: list[str] = []
+
+    def refuse_once_files_are_written(argv: list[str]) -> CommandResult | None:
+        if argv[:2] == ["nginx", "-t"]:
+            written.append("yes")
+            host.refuse = journals.path(STATE)  # the disk fills up after "write files"
+        return None
+
+    host.hook = refuse_once_files_are_written
+    with pytest.raises(ApplyFailed, match="services failed: cannot write /var/lib/deploykit/demo/journal.json") as e:
+        apply(host, NEW)
+    assert written and e.value.restored and etc(host) == old
