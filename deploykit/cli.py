@@ -155,13 +155,12 @@ def plan_cmd(
 ) -> None:
     """Show what apply would change: a diff per file and the service actions.
     Exit 0 when nothing would change, 3 when changes are pending."""
-    from deploykit.facts import gather
-    from deploykit.plan import plan
+    from deploykit.apply.run import plan_with_recovery
 
     loaded = _settings(config, profile, sets)
     bundle = render(loaded.settings)
     host = connect(root, target)
-    result = plan(bundle, gather(host, bundle, loaded.settings), loaded.settings)
+    result = plan_with_recovery(host, bundle, loaded.settings)
     if not result.changes:
         console.info("no changes: the host matches the rendered stack")
         return

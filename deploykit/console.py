@@ -139,7 +139,9 @@ def show_plan(steps: list[str]) -> None:
 
 
 def show_pending(pending: Plan) -> None:
-    """What apply would change: the masked diff, then the numbered actions."""
+    """What apply would change: an interrupted apply's undo, the masked diff, then the numbered actions."""
+    if pending.recovery:
+        out().print(f"[bold yellow]pending recovery:[/] {escape(pending.recovery)}")
     show_diff(list(pending.diff))
     show_plan([action.describe() for action in pending.actions])
 
@@ -173,7 +175,9 @@ def confirm(question: str) -> bool:
 
 
 def apply_summary(report: Any) -> None:
-    """The last line of apply/rollback: what happened, and where the release is kept."""
+    """The last line of apply/rollback: what happened, and where the release is kept (warnings first)."""
+    for warning in report.warnings:
+        out().print(f"[yellow]warning:[/] {escape(warning)}")
     if not report.changed:
         out().print("[green]no changes:[/] the host already runs this stack")
         return

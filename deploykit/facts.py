@@ -23,6 +23,8 @@ class HostState:
     site_link: str | None = None
     units: dict[str, UnitFacts] = field(default_factory=dict)
     tracks_owners: bool = False
+    #: an interrupted apply's undo, still to run (this state is the host as it will be after it)
+    recovery: str = ""
 
 
 def unit_facts(enabled: CommandResult, active: CommandResult) -> UnitFacts:

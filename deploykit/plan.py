@@ -5,7 +5,8 @@ nginx site, ``daemon-reload`` when a unit changed, enable the socket (or
 restart it when its unit changed: a new path or mode needs a new socket), restart
 the service when its unit or environment changed (HUP does not re-read
 either), reload it when only Gunicorn's conf changed, start it when it is not
-running, and reload nginx when its site changed.
+running, and reload nginx when its site changed. When an earlier apply was killed, the
+state planned from is the host after its undo, which runs first (``recovery``).
 """
 
 from __future__ import annotations
@@ -63,10 +64,12 @@ Action = WriteFile | LinkSite | Systemctl | ReloadNginx
 class Plan:
     actions: tuple[Action, ...]
     diff: tuple[str, ...]
+    #: an interrupted apply that will be undone before the actions (see apply/journal.py)
+    recovery: str = ""
 
     @property
     def changes(self) -> bool:
-        return bool(self.actions)
+        return bool(self.actions) or bool(self.recovery)
 
 
 def plan(bundle: Bundle, state: HostState, settings: Settings) -> Plan:
@@ -81,7 +84,8 @@ def plan(bundle: Bundle, state: HostState, settings: Settings) -> Plan:
     if Kind.NGINX_SITE in kinds or state.site_link != site:
         actions.append(ReloadNginx())
     secrets = list(settings.app.secrets)
-    return Plan(tuple(actions), tuple(line for f in bundle if f.path in changed for line in _diff(f, state, secrets)))
+    diff = tuple(line for f in bundle if f.path in changed for line in _diff(f, state, secrets))
+    return Plan(tuple(actions), diff, state.recovery)
 
 
 def _write(file: RenderedFile, state: HostState) -> WriteFile | None:

@@ -1,13 +1,15 @@
 """Apply a rendered bundle to a host as one transaction.
 
-Order: lock → facts → plan (nothing to do: stop, say so) → confirm → prepare
-(service user, directories, optional app install) → save the release (the
-files about to be replaced first) → write files atomically and link the site
-→ validate on the host (``nginx -t``, ``systemd-analyze verify``) →
-``daemon-reload``, enable, start/restart/reload → health through the socket
-and through nginx. When any step after "prepare" fails, ``restore`` puts the
-previous files, site link, unit states, user, directories and venv back, and
-checks that the old stack answers again."""
+Order: lock → an interrupted apply's journal? restore it first → facts → plan
+(nothing to do: stop, say so) → confirm → journal → prepare (service user,
+directories, optional app install) → save the release (the files about to be
+replaced first) → check the new app (imports, lifespan, as the service) →
+write files atomically and link the site → validate on the host (``nginx
+-t``, ``systemd-analyze verify``) → ``daemon-reload``, enable,
+start/restart/reload → health through the socket and through nginx. When any
+step fails, ``restore`` undoes what the journal says was done (previous
+files, site link, unit states, user, directories, venv) and checks that the
+old stack answers again. See ``journal`` for what a killed apply leaves."""
 
 from __future__ import annotations
 
@@ -16,10 +18,16 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import PurePosixPath
+from typing import Any
 
+from deploykit.apply import journal as journals
+from deploykit.apply.appcheck import check_app
+from deploykit.apply.journal import Journal, Prepared, UnitBefore
 from deploykit.apply.probe import probe
+from deploykit.apply.recover import Recovery, pending_recovery
 from deploykit.apply.releases import Release, ReleaseStore
 from deploykit.apply.report import Progress, Quiet, Report, Step, StepStatus
 from deploykit.apply.restore import restore
@@ -37,18 +45,6 @@ class StepFailed(Exception):
     """A step's reason for failing, caught by the engine (never leaves this package)."""
 
 
-@dataclass
-class Prepared:
-    """What "prepare" created or set aside, so a failure can undo it."""
-
-    user: str | None = None
-    group: str | None = None
-    dirs: list[str] = field(default_factory=list)
-    venv_created: str | None = None
-    venv_saved: str | None = None
-    code_changed: bool = False
-
-
 Confirm = Callable[[Plan], bool]
 
 
@@ -60,58 +56,110 @@ class Deploy:
     source: str = "apply"
     install_app: str | None = None  # a directory of wheels on the host
     health: bool = True
+    #: prove the new app imports and starts (as the service) before touching the service
+    check_app: bool = True
     progress: Progress = field(default_factory=Quiet)
     report: Report = field(default_factory=Report)
-    prepared: Prepared = field(default_factory=Prepared)
-    #: service actions started so far: restore undoes only these (a failed nginx -t reloads nothing)
-    executed: list[Systemctl | ReloadNginx] = field(default_factory=list)
+    #: what this apply has done so far (also on disk, for the next run when this one is killed)
+    journal: Journal | None = None
+    code_changed: bool = False
     #: the release this apply records, once "save the release" has begun it
     release: Release | None = None
 
+    @property
+    def state_dir(self) -> str:
+        return self.settings.paths.state_dir
+
     def run(self, confirm: Confirm = lambda _plan: True) -> Report:
         self.report.source = self.source
-        self.host.make_dir(self.settings.paths.state_dir, mode=0o700)
-        with self.host.lock(f"{self.settings.paths.state_dir}/lock"):
+        store = ReleaseStore(self.host, self.state_dir)
+        store.ensure_private()
+        with self.host.lock(f"{self.state_dir}/lock"):
+            recovery = pending_recovery(self.host, store)
+            self.report.warnings = store.scan()[1]
             before = gather(self.host, self.bundle, self.settings)
-            pending = plan(self.bundle, before, self.settings)
+            pending = plan(self.bundle, recovery.overlay(before) if recovery else before, self.settings)
             self.report.actions = [a.describe() for a in pending.actions]
             self.report.diff = list(pending.diff)
             if not pending.changes and self.install_app is None:
                 return self.report
             if not confirm(pending):
                 raise DeployKitError("apply cancelled; nothing was changed", hint="Pass --yes to skip the question.")
-            with _term_as_interrupt():
-                self._transaction(before, pending)
+            with _signals_as_interrupt():
+                if recovery is not None:
+                    self._step("recover the interrupted apply", lambda: self._recover(recovery, store))
+                    self.report.changed = True
+                    before = gather(self.host, self.bundle, self.settings)
+                    pending = plan(self.bundle, before, self.settings)
+                    self.report.actions = [a.describe() for a in pending.actions]
+                if pending.changes or self.install_app is not None:
+                    self._transaction(before, pending, store)
         return self.report
 
+    def _recover(self, recovery: Recovery, store: ReleaseStore) -> str:
+        problems = recovery.undo(self.host, store)
+        if problems:
+            raise StepFailed("RESTORE INCOMPLETE: " + "; ".join(problems))
+        return f"release {recovery.journal.release} undone (killed during {recovery.journal.step!r})"
+
     # the transaction
-    def _transaction(self, before: HostState, pending: Plan) -> None:
-        store = ReleaseStore(self.host, self.settings.paths.state_dir)
+    def _transaction(self, before: HostState, pending: Plan, store: ReleaseStore) -> None:
+        units = []
+        for kind in (Kind.SOCKET_UNIT, Kind.SERVICE_UNIT):
+            name = _unit_name(self.bundle, kind)
+            if name:
+                facts = before.units.get(name)
+                units.append(UnitBefore(name, facts.enabled if facts else None, facts.active if facts else None))
+        self.journal = Journal(
+            store.new_id(),
+            self.source,
+            "prepare the host",
+            site_link=self.settings.paths.nginx_site_enabled,
+            site_link_before=before.site_link,
+            units=tuple(units),
+            prepared=Prepared(venv=self.settings.app.venv),
+        )
+        journals.write(self.host, self.state_dir, self.journal)  # before the first change
         try:
             self._step("prepare the host", self._prepare)
         except StepFailed as exc:
-            self._undo(before, pending, store, "prepare the host", exc)
+            self._undo(before, store, "prepare the host", exc)
         pending = self._with_code_restart(pending, before)
         if not pending.changes:
             self._step("app packages", lambda: "already installed, no change")
+            self._cleanup_prepare()
+            journals.clear(self.host, self.state_dir)
             return
         self.report.changed = True
         self.report.actions = [a.describe() for a in pending.actions]
         for name, action in self._steps(pending, before, store):
             try:
-                self._step(name, action)
+                self._step(name, partial(self._journaled, name, action))
             except StepFailed as exc:
-                self._undo(before, pending, store, name, exc)
+                self._undo(before, store, name, exc)
         assert self.release is not None
         store.finish(self.release, "applied")
+        journals.clear(self.host, self.state_dir)
         self._cleanup_prepare()
         pruned = store.prune(self.settings.deploy.keep_releases)
         done = self.release.id + (f"; pruned {len(pruned)}" if pruned else "")
         self._step("record the release", lambda: done)
 
+    def _journaled(self, name: str, action: Callable[[], str]) -> str:
+        self._note(step=name)  # a journal the host refuses to write fails the step like any other write
+        return action()
+
+    def _note(self, **changes: Any) -> None:
+        """Write-ahead: the journal on disk names what is about to happen before it does."""
+        assert self.journal is not None
+        self.journal = replace(self.journal, **changes)
+        journals.write(self.host, self.state_dir, self.journal)
+
     def _steps(self, pending: Plan, before: HostState, store: ReleaseStore) -> list[tuple[str, Callable[[], str]]]:
-        steps: list[tuple[str, Callable[[], str]]] = [
-            ("save the release", lambda: self._save_release(before, store)),
+        steps: list[tuple[str, Callable[[], str]]] = [("save the release", lambda: self._save_release(before, store))]
+        if self.check_app and self._touches_service(pending):
+            steps.append(("check the new app", lambda: self._check_app(store)))
+        steps += [
             ("write files", lambda: self._write(pending)),
             ("validate on the host", lambda: self._validate(pending)),
             ("services", lambda: self._services(pending)),
@@ -127,7 +175,7 @@ class Deploy:
             detail = action()
         except (StepFailed, DeployKitError, OSError, KeyboardInterrupt) as exc:
             # a host error (a write refused, a disk full) or Ctrl-C fails the step like a failed command
-            why = "interrupted (Ctrl-C or SIGTERM)" if isinstance(exc, KeyboardInterrupt) else str(exc)
+            why = "interrupted (Ctrl-C, SIGTERM or SIGHUP)" if isinstance(exc, KeyboardInterrupt) else str(exc)
             self._record(name, "failed", why, started)
             if isinstance(exc, StepFailed):
                 raise
@@ -141,20 +189,39 @@ class Deploy:
 
     def _save_release(self, before: HostState, store: ReleaseStore) -> str:
         """The files about to be replaced, then the new ones, before anything changes."""
-        self.release = store.begin(self.bundle, before, self.source)
+        assert self.journal is not None
+        self.release = store.begin(self.bundle, before, self.source, self.journal.release)
         self.report.release = self.release.id
         return "previous files saved"
 
-    def _undo(self, before: HostState, pending: Plan, store: ReleaseStore, name: str, exc: Exception) -> None:
+    def _touches_service(self, pending: Plan) -> bool:
+        service = _unit_name(self.bundle, Kind.SERVICE_UNIT)
+        return any(isinstance(a, Systemctl) and a.unit == service for a in pending.actions)
+
+    def _check_app(self, store: ReleaseStore) -> str:
+        assert self.release is not None
+        env = self.bundle.by_kind(Kind.ENV_FILE)
+        env_file = store.saved_file(self.release, env.path) if env is not None else "/dev/null"
+        verdict = check_app(self.host, self.settings, env_file)
+        if not verdict.ok:
+            raise StepFailed(verdict.detail)
+        return verdict.detail
+
+    def _undo(self, before: HostState, store: ReleaseStore, name: str, exc: Exception) -> None:
+        assert self.journal is not None
         self.report.failed_step, self.report.error = name, str(exc)
         self.progress.start("restore the previous state")
         started = time.monotonic()
-        problems = restore(self, before, pending)
+        problems = restore(self.host, self.journal, before.files, lambda: self._old_stack_answers(before))
         self.report.restored = not problems
         detail = "previous state back in place" if not problems else "; ".join(problems)
         self._record("restore the previous state", "ok" if not problems else "failed", detail, started)
         if self.release is not None:
             store.finish(self.release, "rolled-back" if not problems else "failed", f"{name}: {exc}")
+        else:
+            store.discard(self.journal.release)  # a save that failed half-way (a disk full) leaves nothing behind
+        if not problems:
+            journals.clear(self.host, self.state_dir)  # else the next run tries the restore again
         outcome = "the previous state was restored" if not problems else "RESTORE INCOMPLETE: " + "; ".join(problems)
         headline = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ApplyFailed(
@@ -162,6 +229,13 @@ class Deploy:
             restored=not problems,
             hint="Fix the cause above and apply again; `deploykit doctor` looks for the usual problems.",
         ) from exc
+
+    def _old_stack_answers(self, before: HostState) -> list[str]:
+        """When the app was serving before, it must serve again now."""
+        was = before.units.get(_unit_name(self.bundle, Kind.SERVICE_UNIT))
+        if was is None or not was.active:
+            return []
+        return [f"after restoring, {r.describe()}" for r in probe(self.host, self.settings) if not r.ok]
 
     # prepare
     def _prepare(self) -> str:
@@ -177,7 +251,7 @@ class Deploy:
         group = app.group or app.user
         if group != app.user and not self.host.run(["getent", "group", group]).ok:
             _check(self.host.run(["groupadd", "--system", group]), "groupadd")
-            self.prepared.group = group
+            self._prepared(group=group)
         argv = [
             "useradd",
             "--system",
@@ -189,13 +263,16 @@ class Deploy:
         ]
         argv += ["--gid", group] if group != app.user else ["--user-group"]
         _check(self.host.run([*argv, app.user]), "useradd")
-        self.prepared.user = app.user
+        self._prepared(user=app.user)
         return f"created user {app.user}"
 
     def _ensure_dirs(self) -> list[str]:
         wanted = [self.settings.app.working_dir] if self.install_app else []
-        made = [d for d in wanted if self.host.make_dir(d, mode=0o755)]
-        self.prepared.dirs += made
+        made = []
+        for path in wanted:
+            if self.host.make_dir(path, mode=0o755):
+                made.append(path)
+                self._prepared(dirs=(*self._journal().prepared.dirs, path))
         return [f"created {d}" for d in made]
 
     def _install_app(self) -> str:
@@ -206,24 +283,24 @@ class Deploy:
         if not wheels:
             raise StepFailed(f"no wheels in {self.install_app} on the host")
         if self.host.read(f"{venv}/bin/python3") is None and self.host.link_target(f"{venv}/bin/python3") is None:
+            self._prepared(venv_created=True)  # write-ahead: a half-made venv is removed too
             _check(self.host.run(["python3", "-m", "venv", venv], timeout=300), "python3 -m venv")
-            self.prepared.venv_created = venv
             before = ""
         else:
             before = self.host.run([f"{venv}/bin/python3", "-m", "pip", "freeze"]).stdout
             saved = f"{venv}.deploykit-previous"
             self.host.remove_tree(saved)
             _check(self.host.run(["cp", "-a", venv, saved], timeout=300), "saving the venv")
-            self.prepared.venv_saved = saved
+            self._prepared(venv_saved=saved)
         pip = [f"{venv}/bin/python3", "-m", "pip", "install", "--quiet", "--no-index", "--disable-pip-version-check"]
         _check(self.host.run([*pip, "--find-links", self.install_app, *wheels], timeout=600), "pip install")
         after = self.host.run([f"{venv}/bin/python3", "-m", "pip", "freeze"]).stdout
-        self.prepared.code_changed = before != after
+        self.code_changed = before != after
         return f"installed {len(wheels)} wheel(s) into {venv}" if before != after else "app packages unchanged"
 
     def _with_code_restart(self, pending: Plan, before: HostState) -> Plan:
         """New app code needs a restart of a running service the plan does not already (re)start."""
-        if not self.prepared.code_changed:
+        if not self.code_changed:
             return pending
         service = _unit_name(self.bundle, Kind.SERVICE_UNIT)
         starts = any(isinstance(a, Systemctl) and a.unit == service for a in pending.actions)
@@ -231,13 +308,23 @@ class Deploy:
             return pending
         return Plan((*pending.actions, Systemctl("restart", service)), pending.diff)
 
+    def _journal(self) -> Journal:
+        assert self.journal is not None
+        return self.journal
+
+    def _prepared(self, **changes: Any) -> None:
+        self._note(prepared=replace(self._journal().prepared, **changes))
+
     def _cleanup_prepare(self) -> None:
-        if self.prepared.venv_saved is not None:
-            self.host.remove_tree(self.prepared.venv_saved)
+        saved = self._journal().prepared.venv_saved
+        if saved is not None:
+            self.host.remove_tree(saved)
 
     # change
     def _write(self, pending: Plan) -> str:
         files = self.bundle.as_mapping()
+        written = tuple(a.path for a in pending.actions if isinstance(a, WriteFile))
+        self._note(written=written, links_site=any(isinstance(a, LinkSite) for a in pending.actions))
         count = 0
         for action in pending.actions:
             if isinstance(action, WriteFile):
@@ -272,7 +359,7 @@ class Deploy:
         done = []
         for action in pending.actions:
             if isinstance(action, Systemctl | ReloadNginx):
-                self.executed.append(action)
+                self._started(action)
             if isinstance(action, Systemctl):
                 self._systemctl(action.verb.split() + ([action.unit] if action.unit else []))
                 done.append(action.describe())
@@ -280,6 +367,16 @@ class Deploy:
                 self._systemctl(["reload-or-restart", "nginx.service"])
                 done.append("systemctl reload nginx")
         return "; ".join(done) or "no service changes"
+
+    def _started(self, action: Systemctl | ReloadNginx) -> None:
+        """Write-ahead: restore undoes only the service actions that were begun (a failed nginx -t reloads nothing)."""
+        journal = self._journal()
+        if isinstance(action, ReloadNginx):
+            self._note(nginx_reload=True)
+        elif action.verb == "daemon-reload":
+            self._note(daemon_reload=True)
+        elif action.unit not in journal.touched:
+            self._note(touched=(*journal.touched, action.unit))
 
     def _systemctl(self, args: list[str]) -> None:
         if not self.host.runs_commands:
@@ -301,9 +398,13 @@ class Deploy:
         return ", ".join(r.describe() for r in results)
 
 
+#: SIGTERM (a CI job cancelled, an Ansible timeout) and SIGHUP (a dropped SSH session) restore like Ctrl-C
+INTERRUPTS = (signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
-def _term_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI job cancelled, an Ansible timeout) restores the host like Ctrl-C does."""
+def _signals_as_interrupt() -> Iterator[None]:
+    """The INTERRUPTS fail the running step and restore the host, like Ctrl-C does."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -311,11 +412,14 @@ def _term_as_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    # a signal the caller ignores (`nohup deploykit apply`) stays ignored
+    wanted = [sig for sig in INTERRUPTS if signal.getsignal(sig) is not signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, interrupt) for sig in wanted}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _unit_name(bundle: Bundle, kind: Kind) -> str:

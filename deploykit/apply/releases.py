@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from deploykit.errors import DeployKitError, NoRelease
 from deploykit.facts import HostState
-from deploykit.host.base import Host
-from deploykit.render.bundle import Bundle, Kind, RenderedFile
+from deploykit.host.base import FileFacts, Host
+from deploykit.render.bundle import ENV_FILE_MODE, Bundle, Kind, RenderedFile
 
 Status = Literal["pending", "applied", "rolled-back", "failed"]
 
@@ -74,13 +75,24 @@ class ReleaseStore:
     def _put(self, path: str, content: bytes) -> None:
         self.host.write(path, content, mode=0o600)
 
-    def begin(self, bundle: Bundle, before: HostState, source: str) -> Release:
-        """Save what is about to be replaced and what will be installed, before any change."""
-        self.host.make_dir(self.state_dir, mode=0o700)
+    def ensure_private(self) -> None:
+        """The state directory exists and is root's only (0700), even when it was made looser before."""
+        if not self.host.make_dir(self.state_dir, mode=0o700):
+            self.host.set_mode(self.state_dir, 0o700)
+
+    def new_id(self) -> str:
         release_id = now_id()
         while self.host.list_dir(self._dir(release_id)):
             release_id = now_id()
+        return release_id
+
+    def begin(self, bundle: Bundle, before: HostState, source: str, release_id: str | None = None) -> Release:
+        """Save what is about to be replaced and what will be installed, before any change."""
+        self.ensure_private()
+        release_id = release_id or self.new_id()
         base = self._dir(release_id)
+        self.host.make_dir(f"{self.state_dir}/releases", mode=0o700)
+        self.host.make_dir(base, mode=0o700)
         saved = []
         for file in bundle:
             facts = before.files.get(file.path)
@@ -97,6 +109,14 @@ class ReleaseStore:
         self.save(release)
         return release
 
+    def saved_file(self, release: Release, path: str) -> str:
+        """Where RELEASE keeps its copy of the file it installs at PATH (root only)."""
+        return f"{self._dir(release.id)}/files{path}"
+
+    def discard(self, release_id: str) -> None:
+        """Remove a release that was never completely saved (a disk full half-way)."""
+        self.host.remove_tree(self._dir(release_id))
+
     def save(self, release: Release) -> None:
         self._put(f"{self._dir(release.id)}/manifest.json", release.to_json().encode())
 
@@ -109,18 +129,37 @@ class ReleaseStore:
 
     def current(self) -> str | None:
         facts = self.host.read(f"{self.state_dir}/current")
-        return facts.content.decode().strip() if facts is not None else None
+        return facts.content.decode(errors="replace").strip() if facts is not None else None
+
+    def read(self, release_id: str) -> Release | None:
+        """Release RELEASE_ID when its manifest is there and valid; None when it has none."""
+        manifest = self.host.read(f"{self._dir(release_id)}/manifest.json")
+        if manifest is None:
+            return None
+        try:
+            release = Release.from_json(manifest.content.decode())
+            validate(release, release_id)
+        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+            raise BadRelease(f"release {release_id}: {self._dir(release_id)}/manifest.json is invalid ({exc})") from exc
+        return release
+
+    def scan(self) -> tuple[list[Release], list[str]]:
+        """The valid releases, oldest first, and one warning per folder that is not one (skipped, never fatal)."""
+        releases, warnings = [], []
+        for name in self.host.list_dir(f"{self.state_dir}/releases"):
+            try:
+                release = self.read(name)
+            except BadRelease as exc:
+                warnings.append(f"{exc}; skipped")
+                continue
+            if release is None:
+                warnings.append(f"release {name}: no manifest.json (an interrupted save); skipped")
+            else:
+                releases.append(release)
+        return releases, warnings
 
     def all(self) -> list[Release]:
-        releases = []
-        for name in self.host.list_dir(f"{self.state_dir}/releases"):
-            manifest = self.host.read(f"{self._dir(name)}/manifest.json")
-            if manifest is not None:
-                try:
-                    releases.append(Release.from_json(manifest.content.decode()))
-                except (ValueError, TypeError) as exc:
-                    raise DeployKitError(f"unreadable release manifest {self._dir(name)}/manifest.json") from exc
-        return releases
+        return self.scan()[0]
 
     def get(self, release_id: str) -> Release:
         for release in self.all():
@@ -135,6 +174,19 @@ class ReleaseStore:
         if not applied:
             raise NoRelease(f"nothing to roll back to: release {current or '(none)'} is the first one kept")
         return applied[-1]
+
+    def saved_before(self, release: Release) -> dict[str, FileFacts | None]:
+        """The files RELEASE replaced, as they were (None: absent), from its before/ copies."""
+        old: dict[str, FileFacts | None] = {}
+        for saved in release.before:
+            if not saved.exists:
+                old[saved.path] = None
+                continue
+            facts = self.host.read(f"{self._dir(release.id)}/before{saved.path}")
+            if facts is None:
+                raise NoRelease(f"release {release.id} lost its saved copy of {saved.path}")
+            old[saved.path] = FileFacts(facts.content, saved.mode, saved.owner, saved.group)
+        return old
 
     def bundle(self, release: Release) -> Bundle:
         """The files RELEASE installed, as a bundle to apply again."""
@@ -158,14 +210,57 @@ class ReleaseStore:
             )
         return Bundle(tuple(files))
 
-    def prune(self, keep: int) -> list[str]:
-        """Remove all but the KEEP newest releases (never the current one)."""
+    def prune(self, keep: int, busy: str | None = None) -> list[str]:
+        """Remove all but the KEEP newest releases (never the current one, nor BUSY), and folders
+        left without a manifest by an interrupted save. Releases with a bad manifest stay (flagged)."""
         current = self.current()
         releases = self.all()
         doomed = [r.id for r in releases[: max(0, len(releases) - keep)] if r.id != current]
+        known = {r.id for r in releases}
+        for name in self.host.list_dir(f"{self.state_dir}/releases"):
+            if name not in known and name not in (current, busy) and self._partial(name):
+                doomed.append(name)
         for release_id in doomed:
             self.host.remove_tree(self._dir(release_id))
         return doomed
+
+    def _partial(self, name: str) -> bool:
+        return self.host.read(f"{self._dir(name)}/manifest.json") is None
+
+
+class BadRelease(DeployKitError):
+    """A release folder whose manifest cannot be trusted."""
+
+
+_ID = re.compile(r"^[0-9]{8}T[0-9]{6,12}Z$")
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def validate(release: Release, folder: str) -> None:
+    """Raise ValueError when a manifest is not one apply could have written (modes included)."""
+    if release.id != folder or not _ID.match(release.id):
+        raise ValueError(f"id {release.id!r} does not match its folder")
+    if release.status not in ("pending", "applied", "rolled-back", "failed"):
+        raise ValueError(f"unknown status {release.status!r}")
+    for entry in release.files:
+        path, kind, mode = entry["path"], Kind(entry["kind"]), entry["mode"]
+        if not isinstance(path, str) or not path.startswith("/") or ".." in path.split("/"):
+            raise ValueError(f"bad path {path!r}")
+        _check_mode(path, kind, mode)
+        if not all(isinstance(entry[k], str) for k in ("owner", "group")) or not isinstance(entry["secret"], bool):
+            raise ValueError(f"{path}: bad owner, group or secret")
+        if not isinstance(entry["sha256"], str) or not _HEX.match(entry["sha256"]):
+            raise ValueError(f"{path}: bad sha256")
+    for saved in release.before:
+        if saved.exists and (not isinstance(saved.mode, int) or not 0 <= saved.mode <= 0o7777):
+            raise ValueError(f"{saved.path}: bad saved mode {saved.mode!r}")
+
+
+def _check_mode(path: str, kind: Kind | None, mode: object) -> None:
+    if kind is Kind.ENV_FILE and mode != ENV_FILE_MODE:
+        raise ValueError(f"{path}: the env file must be {ENV_FILE_MODE:04o}, not {mode!r}")
+    if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o777 or mode & 0o002:
+        raise ValueError(f"{path}: mode {mode!r} is not one apply writes (0..0777, not world-writable)")
 
 
 def _describe(file: RenderedFile) -> dict[str, Any]:

@@ -31,6 +31,8 @@ class Report:
     health: list[Probe] = field(default_factory=list)
     failed_step: str = ""
     error: str = ""
+    #: problems that did not block the apply (a release folder with a bad manifest, skipped)
+    warnings: list[str] = field(default_factory=list)
     restored: bool | None = None  # None: nothing failed; otherwise whether the previous state is back
 
     def to_json(self) -> str:

@@ -1,129 +1,135 @@
-"""Put the host back the way it was before a failed apply: files, site link,
-unit states, nginx, and what "prepare" created. Every undo step runs even
-when one fails; the problems come back as lines for the report."""
+"""Put the host back the way it was before an apply, from its journal: files,
+site link, unit states, nginx, and what "prepare" created. Used after a failed
+step and, by the next run, after an apply that was killed.
+
+Every undo step is attempted even when an earlier one fails (a failing
+site-link restore must not leave the units stopped); the problems come back
+as lines for the report. Each step is idempotent: running the restore twice
+(a restore killed half-way, run again by the next apply) ends in the same
+state."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from functools import partial
 
-from deploykit.apply.probe import probe
-from deploykit.facts import HostState, UnitFacts
-from deploykit.plan import LinkSite, Plan, ReloadNginx, Systemctl, WriteFile
-from deploykit.render.bundle import Kind
+from deploykit.apply.journal import Journal, UnitBefore
+from deploykit.host.base import FileFacts, Host
 
-if TYPE_CHECKING:
-    from deploykit.apply.engine import Deploy
+#: the previous content of each written path (None: it did not exist)
+OldFiles = Mapping[str, FileFacts | None]
 
 
-def restore(deploy: Deploy, before: HostState, pending: Plan) -> list[str]:
+def restore(host: Host, journal: Journal, old: OldFiles, answers: Callable[[], list[str]] | None = None) -> list[str]:
+    """Undo what JOURNAL says was done; ANSWERS (when given) checks the old stack serves again."""
     problems: list[str] = []
-    written = {a.path for a in pending.actions if isinstance(a, WriteFile)}
-    units = _units(deploy, before)
-    if deploy.host.runs_commands:
-        problems += _stop_new(deploy, units)
-    problems += _files(deploy, before, pending, written)
-    if deploy.host.runs_commands:
-        problems += _restart_old(deploy, units)
-    problems += _prepared(deploy)
-    if deploy.host.runs_commands and not problems:
-        problems += _old_stack_answers(deploy, before)
+    touched = [u for u in journal.units if u.name in journal.touched]
+    if host.runs_commands:
+        for unit in touched:
+            _stop_new(host, unit, problems)
+    for path in sorted(journal.written):
+        _attempt(problems, f"restore {path}", partial(_file, host, path, old))
+    if journal.links_site:
+        _attempt(problems, f"restore the link {journal.site_link}", lambda: _link(host, journal))
+    if host.runs_commands:
+        _restart_old(host, journal, touched, problems)
+    _prepared(host, journal, problems)
+    if answers is not None and host.runs_commands and not problems:
+        _attempt(problems, "checking the old stack", lambda: problems.extend(answers()))
     return problems
 
 
-def _units(deploy: Deploy, before: HostState) -> list[tuple[str, UnitFacts | None]]:
-    """The units apply started, restarted or enabled (socket first), with what they were before."""
-    touched = {a.unit for a in deploy.executed if isinstance(a, Systemctl) and a.unit}
-    found = []
-    for kind in (Kind.SOCKET_UNIT, Kind.SERVICE_UNIT):
-        file = deploy.bundle.by_kind(kind)
-        name = PurePosixPath(file.path).name if file is not None else ""
-        if name in touched:
-            found.append((name, before.units.get(name)))
-    return found
+def _attempt(problems: list[str], what: str, step: Callable[[], object]) -> None:
+    try:
+        step()
+    except Exception as exc:  # noqa: BLE001 - keep undoing the rest, report this one
+        problems.append(f"{what}: {exc}")
 
 
-def _systemctl(deploy: Deploy, problems: list[str], *args: str) -> None:
-    result = deploy.host.run(["systemctl", *args], timeout=180)
-    if not result.ok:
-        problems.append(f"systemctl {' '.join(args)}: {result.output() or result.returncode}")
+def _systemctl(host: Host, problems: list[str], *args: str) -> None:
+    def run() -> None:
+        result = host.run(["systemctl", *args], timeout=180)
+        if not result.ok:
+            problems.append(f"systemctl {' '.join(args)}: {result.output() or result.returncode}")
+
+    _attempt(problems, f"systemctl {' '.join(args)}", run)
 
 
-def _stop_new(deploy: Deploy, units: list[tuple[str, UnitFacts | None]]) -> list[str]:
-    """Units that were not enabled/running before go back to that, while their files still exist."""
-    problems: list[str] = []
-    for unit, facts in units:
-        if facts is None or not facts.enabled:
-            _systemctl(deploy, problems, "disable", unit)
-        if facts is None or not facts.active:
-            _systemctl(deploy, problems, "stop", unit)
-    return problems
+def _stop_new(host: Host, unit: UnitBefore, problems: list[str]) -> None:
+    """A unit that was not enabled/running before goes back to that, while its file still exists."""
+    if not unit.enabled:
+        _systemctl(host, problems, "disable", unit.name)
+    if not unit.active:
+        _systemctl(host, problems, "stop", unit.name)
 
 
-def _files(deploy: Deploy, before: HostState, pending: Plan, written: set[str]) -> list[str]:
-    problems = []
-    host = deploy.host
-    for path in sorted(written):
-        old = before.files.get(path)
-        if host.read(path) == old:
-            continue  # never written, or a write the host refused (atomic: nothing changed)
-        try:
-            if old is None:
-                host.remove(path)
-            else:
-                host.write(path, old.content, mode=old.mode, owner=old.owner, group=old.group)
-        except Exception as exc:  # noqa: BLE001 - keep undoing the rest, report this one
-            problems.append(f"restore {path}: {exc}")
-    if any(isinstance(a, LinkSite) for a in pending.actions):
-        link = deploy.settings.paths.nginx_site_enabled
-        if before.site_link is None:
-            host.remove(link)
-        else:
-            host.symlink(link, before.site_link)
-    return problems
+def _file(host: Host, path: str, old: OldFiles) -> None:
+    if path not in old:
+        raise LookupError("its previous content was not saved")
+    was = old[path]
+    if host.read(path) == was:
+        return  # never written, a write the host refused (atomic: nothing changed), or already restored
+    if was is None:
+        host.remove(path)
+    else:
+        host.write(path, was.content, mode=was.mode, owner=was.owner, group=was.group)
 
 
-def _restart_old(deploy: Deploy, units: list[tuple[str, UnitFacts | None]]) -> list[str]:
+def _link(host: Host, journal: Journal) -> None:
+    if host.link_target(journal.site_link) == journal.site_link_before:
+        return
+    if journal.site_link_before is None:
+        host.remove(journal.site_link)
+    else:
+        host.symlink(journal.site_link, journal.site_link_before)
+
+
+def _restart_old(host: Host, journal: Journal, touched: list[UnitBefore], problems: list[str]) -> None:
     """Back to the old unit files, and the units that were running run them again."""
-    problems: list[str] = []
-    if any(isinstance(a, Systemctl) and a.verb == "daemon-reload" for a in deploy.executed):
-        _systemctl(deploy, problems, "daemon-reload")
-    for unit, facts in units:
-        if facts is not None and facts.active:
-            deploy.host.run(["systemctl", "reset-failed", unit])
-            _systemctl(deploy, problems, "restart", unit)
-    if any(isinstance(a, ReloadNginx) for a in deploy.executed):
-        if deploy.host.run(["nginx", "-t"]).ok:
-            _systemctl(deploy, problems, "reload-or-restart", "nginx.service")
-        else:
-            problems.append("nginx -t still fails after restoring the files; nginx was not reloaded")
-    return problems
+    if journal.daemon_reload:
+        _systemctl(host, problems, "daemon-reload")
+    for unit in touched:
+        if unit.active:
+            reset = partial(host.run, ["systemctl", "reset-failed", unit.name])
+            _attempt(problems, f"systemctl reset-failed {unit.name}", reset)
+            _systemctl(host, problems, "restart", unit.name)
+    if journal.nginx_reload:
+
+        def reload_nginx() -> None:
+            if host.run(["nginx", "-t"]).ok:
+                _systemctl(host, problems, "reload-or-restart", "nginx.service")
+            else:
+                problems.append("nginx -t still fails after restoring the files; nginx was not reloaded")
+
+        _attempt(problems, "reloading nginx", reload_nginx)
 
 
-def _prepared(deploy: Deploy) -> list[str]:
-    host, prepared = deploy.host, deploy.prepared
-    problems = []
-    if prepared.venv_created:
-        host.remove_tree(prepared.venv_created)
-    if prepared.venv_saved:
-        venv = deploy.settings.app.venv
-        host.remove_tree(venv)
-        if not host.run(["mv", prepared.venv_saved, venv]).ok:
-            problems.append(f"could not put the previous venv back from {prepared.venv_saved}")
+def _prepared(host: Host, journal: Journal, problems: list[str]) -> None:
+    prepared = journal.prepared
+    venv = prepared.venv
+    if prepared.venv_created and venv:
+        _attempt(problems, f"removing the new venv {venv}", lambda: host.remove_tree(venv))
+    saved = prepared.venv_saved
+    if saved and venv:
+
+        def venv_back() -> None:
+            if not host.list_dir(saved):
+                return  # already moved back by an earlier restore
+            host.remove_tree(venv)
+            if not host.run(["mv", saved, venv]).ok:
+                raise RuntimeError(f"could not put the previous venv back from {saved}")
+
+        _attempt(problems, "the previous venv", venv_back)
     for path in reversed(prepared.dirs):
-        host.remove_tree(path)
-    if prepared.user and not host.run(["userdel", prepared.user]).ok:
-        problems.append(f"userdel {prepared.user} failed")
-    if prepared.group and not host.run(["groupdel", prepared.group]).ok:
-        problems.append(f"groupdel {prepared.group} failed")
-    return problems
+        _attempt(problems, f"removing {path}", partial(host.remove_tree, path))
+    for remove, exists, name in (("userdel", "passwd", prepared.user), ("groupdel", "group", prepared.group)):
+        if name:
+            _attempt(problems, f"{remove} {name}", partial(_delete, host, remove, exists, name))
 
 
-def _old_stack_answers(deploy: Deploy, before: HostState) -> list[str]:
-    """When the app was serving before, it must serve again now."""
-    service = deploy.bundle.by_kind(Kind.SERVICE_UNIT)
-    was = before.units.get(PurePosixPath(service.path).name) if service is not None else None
-    if was is None or not was.active:
-        return []
-    failed = [r for r in probe(deploy.host, deploy.settings) if not r.ok]
-    return [f"after restoring, {r.describe()}" for r in failed]
+def _delete(host: Host, remove: str, database: str, name: str) -> None:
+    """userdel/groupdel NAME, unless an earlier restore already did."""
+    if host.run(["getent", database, name]).returncode == 2:
+        return  # getent: not found
+    if not host.run([remove, name]).ok:
+        raise RuntimeError("failed")

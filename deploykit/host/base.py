@@ -79,6 +79,10 @@ class Host(Protocol):
         """Create PATH (and parents) when missing; True when it was created."""
         ...
 
+    def set_mode(self, path: str, mode: int) -> None:
+        """Change the mode of the existing file or directory PATH."""
+        ...
+
     def remove_tree(self, path: str) -> None:
         """Remove directory PATH and everything under it (nothing when absent)."""
         ...

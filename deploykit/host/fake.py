@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from deploykit.errors import Locked
+from deploykit.errors import DeployKitError, Locked
 from deploykit.host.base import CommandResult, FileFacts
 
 
@@ -16,6 +16,8 @@ class FakeHost:
     files: dict[str, FileFacts] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
     dirs: set[str] = field(default_factory=set)
+    #: the mode each directory was made with or set to
+    dir_modes: dict[str, int] = field(default_factory=dict)
     enabled: dict[str, bool] = field(default_factory=dict)
     active: dict[str, bool] = field(default_factory=dict)
     tracks_owners: bool = True
@@ -51,7 +53,17 @@ class FakeHost:
     def make_dir(self, path: str, *, mode: int, owner: str = "root", group: str = "root") -> bool:
         created = path not in self.dirs
         self.dirs.add(path)
+        if created:
+            self.dir_modes[path] = mode
         return created
+
+    def set_mode(self, path: str, mode: int) -> None:
+        if path in self.dirs:
+            self.dir_modes[path] = mode
+        elif (facts := self.files.get(path)) is not None:
+            self.files[path] = FileFacts(facts.content, mode, facts.owner, facts.group)
+        else:
+            raise DeployKitError(f"cannot change the mode of {path}: No such file or directory")
 
     def remove_tree(self, path: str) -> None:
         prefix = path.rstrip("/") + "/"

@@ -110,6 +110,12 @@ class RootedHost:
             raise DeployKitError(f"cannot create {path}: {exc.strerror}") from exc
         return True
 
+    def set_mode(self, path: str, mode: int) -> None:
+        try:
+            os.chmod(self.local(path), mode)
+        except OSError as exc:
+            raise DeployKitError(f"cannot change the mode of {path}: {exc.strerror}") from exc
+
     def remove_tree(self, path: str) -> None:
         shutil.rmtree(self.local(path), ignore_errors=True)
 

@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from deploykit.apply import journal as journals
 from deploykit.apply.releases import Release, ReleaseStore
 from deploykit.check.consistency import certificate_expiry
 from deploykit.check.findings import CheckResult, Finding, Report, Severity
 from deploykit.check.tools import which
-from deploykit.errors import NoRelease
+from deploykit.errors import DeployKitError, NoRelease
 from deploykit.host.base import CommandResult, FileFacts, Host
 from deploykit.operate.parse import DiskUsage, Listener, PathStat, can_connect, disk_usage, groups, listeners, path_stat
 from deploykit.operate.status import Units
@@ -321,7 +322,19 @@ class Doctor:
             return [Finding("drift", "error", f"{exc}, though {store.state_dir}/current names it", None,
                             "deploykit apply records a new release")]  # fmt: skip
         on_host = {e["path"]: self.host.read(e["path"]) for e in (release.files if release else [])}
-        return drift_findings(release, on_host, render(self.settings))
+        return self.interrupted(store) + drift_findings(release, on_host, render(self.settings))
+
+    def interrupted(self, store: ReleaseStore) -> list[Finding]:
+        """An apply killed half-way (its journal), and release folders that are skipped."""
+        found = [Finding("releases", "warning", w, None, "inspect, then remove that folder") for w in store.scan()[1]]
+        try:
+            journal = journals.read(self.host, store.state_dir)
+        except DeployKitError as exc:
+            return [*found, Finding("drift", "error", str(exc), journals.path(store.state_dir), exc.hint)]
+        if journal is not None:
+            found.append(Finding("drift", "error", journal.describe(), journals.path(store.state_dir),
+                                 "deploykit apply undoes it first, then applies"))  # fmt: skip
+        return found
 
     def checks(self) -> list[tuple[str, Callable[[], list[Finding]], bool]]:
         """(name, check, needs commands)."""

@@ -16,6 +16,10 @@ class Kind(StrEnum):
     ENV_FILE = "env-file"
 
 
+#: the env file holds secrets: only root reads it (systemd reads it before dropping privileges)
+ENV_FILE_MODE = 0o600
+
+
 @dataclass(frozen=True)
 class RenderedFile:
     path: str

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 
 from deploykit.errors import RenderError
-from deploykit.render.bundle import Kind, RenderedFile
+from deploykit.render.bundle import ENV_FILE_MODE, Kind, RenderedFile
 from deploykit.render.jinja import render_template
 from deploykit.settings.model import Settings
 from deploykit.settings.syntax import control_character, lines
@@ -27,7 +27,7 @@ def render_env(settings: Settings) -> RenderedFile:
         path=settings.paths.env_file,
         kind=Kind.ENV_FILE,
         content=content,
-        mode=0o600,
+        mode=ENV_FILE_MODE,
         secret=bool(app.secrets),
     )
 

@@ -21,12 +21,14 @@ from tests.conftest import settings_for
 
 STATE = "/var/lib/deploykit/demo"
 HEALTHY = json.dumps({n: {"status": 200, "error": "", "seconds": 0.01} for n in ("socket", "nginx")})
+APP_STARTS = CommandResult(0, 'imported\n{"ok": true, "lifespan": "complete"}\n')
 
 
 def host_with(**answers: CommandResult) -> FakeHost:
     host = FakeHost()
     host.active["nginx.service"] = True
     host.answers.append((("python3", "-c"), CommandResult(0, answers.pop("health", CommandResult(0, HEALTHY)).stdout)))
+    host.answers.append((("systemd-run",), answers.pop("app", APP_STARTS)))
     for prefix, answer in answers.items():
         host.answers.append((tuple(prefix.split("_")), answer))
     return host
@@ -57,8 +59,8 @@ def test_fresh_apply_writes_starts_checks_and_records_a_release() -> None:
     report = apply(host, settings).report
     assert report.changed and report.release and not report.failed_step
     assert [s.name for s in report.steps] == [
-        "prepare the host", "save the release", "write files", "validate on the host", "services", "health",
-        "record the release",
+        "prepare the host", "save the release", "check the new app", "write files", "validate on the host", "services",
+        "health", "record the release",
     ]  # fmt: skip
     assert {f.path for f in render(settings)} <= set(host.files)
     assert host.links["/etc/nginx/sites-enabled/demo.conf"] == "/etc/nginx/sites-available/demo.conf"
@@ -265,7 +267,7 @@ class RefusingHost(FakeHost):
 def test_a_write_the_host_refuses_restores_the_files_already_written() -> None:
     settings = settings_for(None)
     host = RefusingHost()
-    host.answers.append((("python3", "-c"), CommandResult(0, HEALTHY)))
+    host.answers += [(("python3", "-c"), CommandResult(0, HEALTHY)), (("systemd-run",), APP_STARTS)]
     apply(host, settings)
     old = dict(host.files)
     host.refuse = "/etc/systemd/system/demo.socket"
@@ -289,7 +291,7 @@ def test_ctrl_c_during_a_step_restores_and_says_so() -> None:
         return None
 
     host.hook = interrupt
-    with pytest.raises(ApplyFailed, match=r"services failed: interrupted \(Ctrl-C or SIGTERM\)"):
+    with pytest.raises(ApplyFailed, match=r"services failed: interrupted \(Ctrl-C, SIGTERM or SIGHUP\)"):
         apply(host, settings)
     assert not any(path.startswith("/etc/") for path in host.files)
 
@@ -317,6 +319,7 @@ def test_a_release_that_cannot_be_saved_undoes_what_prepare_made() -> None:
     host = RefusingHost()
     host.refuse = f"{STATE}/releases/"
     host.answers += [(("python3", "-c"), CommandResult(0, HEALTHY)), (("id", "-u", "demo"), CommandResult(1))]
+    host.answers.append((("systemd-run",), APP_STARTS))
     with pytest.raises(ApplyFailed, match="save the release failed: cannot write") as caught:
         apply(host, settings)
     assert caught.value.restored and ["userdel", "demo"] in host.commands

@@ -1,7 +1,8 @@
 """Run inside the container with deploykit's Python: apply the example stack
 with one staged file broken on purpose, and print apply's JSON report.
 
-Usage: inject.py CONFIG nginx   (a directive nginx -t rejects, in the site file)
+Usage: inject.py CONFIG nginx     (a directive nginx -t rejects, in the site file)
+       inject.py CONFIG service   (an option `deploykit serve` rejects, in the unit's ExecStart)
 """
 
 import sys
@@ -21,6 +22,9 @@ bundle = render(settings)
 def broken(file: RenderedFile) -> RenderedFile:
     if file.kind is Kind.NGINX_SITE and sys.argv[2] == "nginx":
         content = file.content.replace("server_name", "no_such_directive on;\n    server_name", 1)
+        return RenderedFile(file.path, file.kind, content, file.mode, file.owner, file.group, file.secret)
+    if file.kind is Kind.SERVICE_UNIT and sys.argv[2] == "service":
+        content = file.content.replace(" serve ", " serve --no-such-option ", 1)
         return RenderedFile(file.path, file.kind, content, file.mode, file.owner, file.group, file.secret)
     return file
 

@@ -5,12 +5,15 @@ rollback of a broken change while the old stack keeps serving, and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
-from tests.realhost.conftest import CONFIG, ROOT, Deployed, curl, load_result, under_load
+from tests.realhost.conftest import CONFIG, ROOT, TOOL, Deployed, curl, load_result, under_load
 
 pytestmark = pytest.mark.realhost
 
@@ -26,7 +29,9 @@ def test_first_apply_installs_and_health_checks(deployed: Deployed) -> None:
     assert report["ok"] and report["changed"] and report["release"]
     assert [s["status"] for s in report["steps"]] == ["ok"] * len(report["steps"])
     names = [s["name"] for s in report["steps"]]
-    assert names[:5] == ["prepare the host", "save the release", "write files", "validate on the host", "services"]
+    assert names[:6] == ["prepare the host", "save the release", "check the new app", "write files",
+                         "validate on the host", "services"]  # fmt: skip
+    assert report["steps"][2]["detail"] == "imports; lifespan complete"
     assert {p["name"]: p["status"] for p in report["health"]} == {"socket": 200, "nginx": 200}
     assert "systemctl enable --now demo.socket" in report["actions"]
     assert deployed.box.run(["cat", "/var/lib/deploykit/demo/current"]).stdout.strip() == report["release"]
@@ -92,10 +97,11 @@ def test_a_config_nginx_rejects_is_rolled_back_while_serving(deployed: Deployed)
 def test_a_unit_that_fails_to_start_is_rolled_back_while_serving(deployed: Deployed) -> None:
     pid_before = deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID"]).stdout
     load = under_load(deployed.box, 6)
-    try:
-        code, report = deployed.apply("--set", "app.module=app.missing:app")
+    try:  # the app imports (the app check passes) but the unit's command line is broken
+        done = deployed.box.run(["/opt/deploykit/bin/python", "/mnt/stage/inject.py", CONFIG, "service"], check=False)
     finally:
         result = load_result(load)
+    code, report = done.returncode, json.loads(done.stdout)
     assert code == 1 and report["failed_step"] == "services" and report["restored"] is True, report
     assert "systemctl restart demo.service" in report["error"]
     assert result["failures"] == [] and result["ok"] > 50
@@ -124,13 +130,17 @@ def test_rollback_restores_the_previous_release(deployed: Deployed) -> None:
 
 
 def test_a_second_apply_is_refused_while_another_holds_the_lock(deployed: Deployed) -> None:
-    holder = subprocess.Popen(deployed.box.command(["flock", "/var/lib/deploykit/demo/lock", "sleep", "3"]))
+    # held until the apply answered (a fixed sleep was too short on a loaded machine: the apply got the lock)
+    lock = "/var/lib/deploykit/demo/lock"
+    hold = "touch /run/held; while [ -e /run/held ]; do sleep 0.1; done"
+    holder = subprocess.Popen(deployed.box.command(["flock", lock, "sh", "-c", hold]))
     try:
-        deployed.box.run(["sleep", "0.5"])
+        deployed.box.run(["sh", "-c", "for i in $(seq 600); do [ -e /run/held ] && exit 0; sleep 0.1; done; exit 1"])
         done = deployed.deploykit("apply", "-c", CONFIG, "--yes", "--set", "app.env.DEMO_GREETING=locked out")
         assert done.returncode == 1 and "another deploykit apply holds" in done.stderr, done.stderr
     finally:
-        holder.wait(10)
+        deployed.box.run(["rm", "-f", "/run/held"])  # the holder lets go
+        holder.wait(30)
     assert greeting(deployed) == "hello from deploykit"
 
 
@@ -173,3 +183,75 @@ def test_a_socket_change_takes_effect_on_a_new_socket(deployed: Deployed) -> Non
     code, report = deployed.apply()
     assert code == 0 and report["changed"]
     assert deployed.box.run(["stat", "-c", "%a", "/run/demo.sock"]).stdout.strip() == "660"
+
+
+@pytest.mark.parametrize("mode", ["serve", "gunicorn"])
+def test_an_app_that_cannot_import_is_refused_before_anything_changes(deployed: Deployed, mode: str) -> None:
+    # in Gunicorn mode a module change is conf-only: a HUP onto a broken app halted Gunicorn (nginx: 502 for
+    # the whole health timeout). The app check runs it first, as the service, and nothing is written.
+    code, report = deployed.apply("--set", f"app.run_mode={mode}")
+    assert code == 0, report
+    deployed.box.run(["sh", "-c", "printf 'import no_such_dependency\\n' > /srv/demo/app/broken.py"])
+    files = ("/etc/systemd/system/demo.service", "/etc/default/demo", "/etc/deploykit/demo/gunicorn.conf.py")
+    before = deployed.box.run(["sh", "-c", f"cat {' '.join(files)} 2>/dev/null; true"]).stdout
+    pid_before = deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID", "--value"]).stdout
+    window = 25.0  # seconds of load: longer than the refused apply, else the proof proves nothing
+    started = time.monotonic()
+    load = under_load(deployed.box, window)
+    try:
+        code, report = deployed.apply("--set", f"app.run_mode={mode}", "--set", "app.module=app.broken:app")
+        took = time.monotonic() - started
+    finally:
+        result = load_result(load)
+    assert took < window - 2, f"the apply ({took:.1f}s) outlasted the load: make the window longer"
+    assert result["failures"] == [] and result["ok"] > 50, result
+    assert code == 1 and report["failed_step"] == "check the new app" and report["restored"] is True, report
+    assert "No module named 'no_such_dependency'" in report["error"], report["error"]
+    assert [s["name"] for s in report["steps"]][-2:] == ["check the new app", "restore the previous state"]
+    assert deployed.box.run(["sh", "-c", f"cat {' '.join(files)} 2>/dev/null; true"]).stdout == before
+    assert deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID", "--value"]).stdout == pid_before
+    assert greeting(deployed) == "hello from deploykit"
+    assert not deployed.box.run(["test", "-e", "/var/lib/deploykit/demo/journal.json"], check=False).returncode == 0
+    table = deployed.deploykit("apply", "-c", CONFIG, "--yes", "--set", f"app.run_mode={mode}",
+                               "--set", "app.module=app.broken:app")  # fmt: skip
+    print(f"$ deploykit apply -c deploykit.toml --yes --set app.module=app.broken:app\n{table.stdout}{table.stderr}")
+    assert table.returncode == 1 and "error: check the new app failed: the new app fails at import" in table.stderr
+    code, report = deployed.apply()
+    assert code == 0 and greeting(deployed) == "hello from deploykit"
+
+
+def test_an_apply_killed_after_writing_files_is_undone_and_the_next_one_converges(deployed: Deployed) -> None:
+    journal = Path(f"/proc/{deployed.box.leader}/root/var/lib/deploykit/demo/journal.json")
+    argv = ["sh", "-c", f'echo $$ > /run/apply.pid; exec {TOOL} apply -c {CONFIG} --yes --format json "$@"', "sh",
+            "--set", "app.env.DEMO_GREETING=after the kill"]  # fmt: skip
+    apply = subprocess.Popen(deployed.box.command(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        step = ""
+        deadline = time.monotonic() + 120
+        while step != "validate on the host" and time.monotonic() < deadline and apply.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                step = json.loads(journal.read_text())["step"]
+            time.sleep(0.005)
+        assert step == "validate on the host", f"never saw the journal reach it: {apply.communicate()}"
+        deployed.box.run(["sh", "-c", "kill -KILL $(cat /run/apply.pid)"])
+    finally:
+        apply.communicate(timeout=60)
+    assert apply.returncode != 0
+    # half-changed: the new env file is on disk, the service still runs the old one
+    assert "after the kill" in deployed.box.run(["cat", "/etc/default/demo"]).stdout
+    assert greeting(deployed) == "hello from deploykit"
+    assert journal.exists()
+    shown = deployed.deploykit("plan", "-c", CONFIG, "--set", "app.env.DEMO_GREETING=after the kill")
+    assert shown.returncode == 3 and "pending recovery" in shown.stdout, shown.stdout + shown.stderr
+    assert "systemctl restart demo.service" in shown.stdout, shown.stdout
+    code, report = deployed.apply("--set", "app.env.DEMO_GREETING=after the kill")
+    assert code == 0 and report["changed"], report
+    assert report["steps"][0]["name"] == "recover the interrupted apply" and report["steps"][0]["status"] == "ok"
+    assert "systemctl restart demo.service" in report["actions"]
+    assert greeting(deployed) == "after the kill" and not journal.exists()
+    code, report = deployed.apply("--set", "app.env.DEMO_GREETING=after the kill")
+    assert code == 0 and report["changed"] is False
+    manifests = deployed.box.run(["sh", "-c", "cat /var/lib/deploykit/demo/releases/*/manifest.json"]).stdout
+    assert "undone by the next run" in manifests and '"status": "pending"' not in manifests
+    code, _ = deployed.apply()
+    assert code == 0 and greeting(deployed) == "hello from deploykit"
