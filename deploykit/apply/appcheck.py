@@ -4,7 +4,7 @@ shutdown, as the service would, in a transient ``systemd-run`` unit with the
 service's identity, working directory, env file, limits and sandbox.
 
 The properties come from the same helpers that render the service unit
-(``render.systemd.identity / limits / hardening``), so the check cannot drift
+(``render.systemd.identity / directories / limits / hardening``), so the check cannot drift
 from the unit. The probe is a stdlib-only script handed to the venv's Python
 with ``-c`` (like the health probe) and prints one JSON line:
 ``{"ok": true, "lifespan": "complete" | "unsupported"}`` or
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from deploykit.apply.probe import python_on
 from deploykit.host.base import CommandResult, Host
-from deploykit.render.systemd import hardening, identity, limits
+from deploykit.render.systemd import directories, hardening, identity, limits
 from deploykit.settings.model import Settings
 
 SCRIPT = r"""
@@ -108,7 +108,7 @@ def properties(settings: Settings, env_file: str) -> list[tuple[str, str]]:
     """The service's execution properties, from the helpers that render its unit."""
     where = [("WorkingDirectory", settings.app.working_dir), ("EnvironmentFile", env_file)]
     bound = [("RuntimeMaxSec", str(int(settings.deploy.health_timeout) + 30))]
-    return [*where, *identity(settings), *limits(settings), *hardening(settings), *bound]
+    return [*where, *identity(settings), *directories(settings), *limits(settings), *hardening(settings), *bound]
 
 
 def command(host: Host, settings: Settings, env_file: str) -> list[str]:

@@ -18,7 +18,7 @@ from deploykit.errors import ApplyFailed
 from deploykit.host.base import CommandResult
 from deploykit.host.fake import FakeHost
 from deploykit.host.staging import StagingHost
-from deploykit.render.systemd import hardening, identity, limits
+from deploykit.render.systemd import directories, hardening, identity, limits
 from tests.apply.test_engine import STATE, apply, host_with
 from tests.conftest import settings_for
 
@@ -29,11 +29,20 @@ BROKEN = CommandResult(1, '\n{"ok": false, "stage": "import", "error": "ModuleNo
 @pytest.mark.parametrize("user", [None, "app.user=web"])
 def test_the_check_runs_with_the_units_own_identity_env_file_and_sandbox(level: str, user: str | None) -> None:
     extra = [user] if user else []
-    settings = settings_for(None, *extra, f"systemd.hardening={level}", "systemd.memory_max=512M")
+    settings = settings_for(
+        None,
+        *extra,
+        f"systemd.hardening={level}",
+        "systemd.memory_max=512M",
+        'app.state_directories.MEDIA_ROOT="media"',
+    )
     argv = command(FakeHost(), settings, f"{STATE}/releases/1/files/etc/default/demo")
     assert argv[:6] == ["systemd-run", "--wait", "--pipe", "--collect", "--quiet", "--service-type=exec"]
     props = [a.removeprefix("--property=") for a in argv if a.startswith("--property=")]
-    expected = [f"{k}={v}" for k, v in [*identity(settings), *limits(settings), *hardening(settings)]]
+    unit = [*identity(settings), *directories(settings), *limits(settings), *hardening(settings)]
+    expected = [f"{k}={v}" for k, v in unit]
+    # the app's writable folders and the variables naming them, as the service gets them
+    assert {"StateDirectory=demo/media", "Environment=MEDIA_ROOT=/var/lib/demo/media"} <= set(expected)
     assert [p for p in props if p in expected] == expected  # every one, in the unit's order
     assert f"EnvironmentFile={STATE}/releases/1/files/etc/default/demo" in props
     assert "WorkingDirectory=/srv/demo" in props
