@@ -43,3 +43,13 @@ def test_connection_close_and_expect_continue() -> None:
 
 def test_identical_duplicate_lengths_are_one_length() -> None:
     assert inspect_head([HOST, (b"content-length", b"0"), (b"content-length", b"0")], True).has_body is False
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[(b"transfer-encoding", b"chunked")], [(b"transfer-encoding", b"chunked"), (b"content-length", b"5")]],
+)
+def test_http10_with_transfer_encoding_is_400(headers: list[tuple[bytes, bytes]]) -> None:
+    with pytest.raises(RequestRejected) as info:
+        inspect_head([(b"connection", b"keep-alive"), *headers], False)
+    assert info.value.status == 400

@@ -2,10 +2,10 @@
 
 The parsers already reject malformed syntax; this adds what they let through
 or disagree on: exactly one Host (HTTP/1.1), Content-Length xor
-Transfer-Encoding, Transfer-Encoding exactly ``chunked``, and a plain-digits
-Content-Length. It also reads the connection-management headers (and whether
-this is a WebSocket upgrade) in the same single pass, because this runs for
-every request.
+Transfer-Encoding, Transfer-Encoding exactly ``chunked`` and only in HTTP/1.1,
+and a plain-digits Content-Length. It also reads the connection-management
+headers (and whether this is a WebSocket upgrade) in the same single pass,
+because this runs for every request.
 """
 
 from __future__ import annotations
@@ -57,6 +57,14 @@ def inspect_head(headers: list[tuple[bytes, bytes]], http_11: bool) -> Head:
     if hosts > 1 or (hosts == 0 and http_11):
         raise RequestRejected(BAD_REQUEST, "exactly one Host header is required" if hosts else "missing Host header")
     if encodings:
+        if not http_11:
+            # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means its framing is faulty (an
+            # HTTP/1.0 hop in between does not know chunked, so it may have framed the body otherwise and
+            # will send the rest as "the next request"). The RFC asks for a close after processing; a
+            # message whose framing is faulty cannot be processed safely, so it is refused before any of
+            # its body is read: 400, then close (nginx does the same). With a Content-Length too, the
+            # answer is the same 400.
+            raise RequestRejected(BAD_REQUEST, "Transfer-Encoding in an HTTP/1.0 request")
         if lengths:
             raise RequestRejected(BAD_REQUEST, "Content-Length together with Transfer-Encoding")
         if len(encodings) != 1 or encodings[0].strip().lower() != b"chunked":
