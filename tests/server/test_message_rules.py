@@ -112,3 +112,61 @@ def test_transfer_coding_other_than_one_final_chunked_is_refused_and_closed(
     refused_alone(server, data)
     assert hits(server, framed) == 0, "the app was handed a body it cannot decode"
     assert hits(server, smuggled) == 0
+
+
+# --------------------------------------------------------------------------- 2. absolute-form targets
+
+
+def test_absolute_form_target_gives_the_app_its_path_and_query(server: Server) -> None:
+    scope = scope_of(server, request("http://example.test/scope/items?q=1", headers=("Host: example.test",)))
+    assert (scope["path"], scope["raw_path"], scope["query_string"]) == ("/scope/items", "/scope/items", "q=1")
+    assert [value for name, value in scope["headers"] if name == "host"] == ["example.test"]
+
+
+def test_absolute_form_authority_replaces_a_disagreeing_host(server: Server) -> None:
+    """RFC 9112 §3.2.2/§3.3: the target's authority wins; the app sees one host header, holding it."""
+    data = request("http://example.test:8443/scope?x=2", headers=("X-Before: 1", "Host: attacker.test", "X-After: 2"))
+    scope = scope_of(server, data)
+    assert scope["path"] == "/scope" and scope["query_string"] == "x=2"
+    assert scope["headers"] == [["x-before", "1"], ["host", "example.test:8443"], ["x-after", "2"]]
+
+
+def test_absolute_form_percent_encoding_scheme_case_and_http10_without_host(server: Server) -> None:
+    scope = scope_of(server, request("HTTP://Example.Test/scope/a%20b%2Fc", headers=("Host: x",)))
+    assert (scope["path"], scope["raw_path"], scope["query_string"]) == ("/scope/a b/c", "/scope/a%20b%2Fc", "")
+    assert scope["scheme"] == "http"
+    scope = scope_of(server, request("https://example.test/scope", headers=(), version="HTTP/1.0"))
+    assert scope["path"] == "/scope"
+    assert scope["scheme"] == "http", "a target's https:// must not make a plain connection look secure"
+    assert [value for name, value in scope["headers"] if name == "host"] == ["example.test"]
+
+
+def test_absolute_form_with_empty_path_is_the_root(server: Server) -> None:
+    mark = unique("q")
+    response = server.exchange(request(f"http://example.test?{mark}=1", headers=("Host: example.test",)))
+    assert response.status == 404 and response.body == b"no route"  # the router has no "/"
+    lines = [line for line in server.wait_for_stderr(mark).splitlines() if mark in line]
+    assert len(lines) == 1 and f"GET /?{mark}=1 HTTP/1.1" in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["ftp://example.test/scope", "http://user@example.test/scope", "http:///scope", "http://:80/scope"],
+    ids=["other-scheme", "userinfo", "empty-authority", "empty-host"],
+)
+def test_absolute_form_that_names_no_http_origin_is_400_and_closed(server: Server, target: str) -> None:
+    refused_alone(server, request(target) + request("/hello"))
+
+
+def test_absolute_form_http11_without_host_is_still_400(server: Server) -> None:
+    """RFC 9112 §3.2: an HTTP/1.1 request needs its Host field even with an absolute-form target."""
+    refused_alone(server, request("http://example.test/hello", headers=()))
+
+
+def test_access_log_shows_the_path_of_an_absolute_form_target(server: Server) -> None:
+    mark = unique("logged")
+    response = server.exchange(request(f"http://example.test/hello/{mark}?q=1"))
+    assert response.status == 200
+    text = server.wait_for_stderr(mark)
+    lines = [line for line in text.splitlines() if mark in line]
+    assert len(lines) == 1 and f"GET /hello/{mark}?q=1 HTTP/1.1" in lines[0], lines

@@ -25,7 +25,7 @@ from deploykit.server.logs import access_line
 from deploykit.server.protocols.cycle import RequestCycle, status_line
 from deploykit.server.protocols.flow import ReadFlow
 from deploykit.server.protocols.proxy import resolve_trusted
-from deploykit.server.protocols.rules import RequestRejected, inspect_head
+from deploykit.server.protocols.rules import RequestRejected, absolute_target, inspect_head
 from deploykit.server.state import ServerState
 
 if TYPE_CHECKING:
@@ -137,6 +137,8 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
     def start_request(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], version: str) -> None:
         head = inspect_head(headers, version == "1.1")
         self.deadline = 0.0
+        if target[:1] != b"/" and b"://" in target:  # absolute-form: the target's authority replaces Host
+            target, headers = absolute_target(target, headers)
         raw_path, _, query = target.partition(b"?")
         try:
             path = raw_path.decode("ascii")
