@@ -170,3 +170,19 @@ def test_access_log_shows_the_path_of_an_absolute_form_target(server: Server) ->
     text = server.wait_for_stderr(mark)
     lines = [line for line in text.splitlines() if mark in line]
     assert len(lines) == 1 and f"GET /hello/{mark}?q=1 HTTP/1.1" in lines[0], lines
+
+
+# --------------------------------------------------------------------------- 3. whitespace around field values
+
+
+def test_whitespace_around_field_values_is_stripped(server: Server) -> None:
+    sent = ("Host: a", "X-Spaced:   spaced value \t ", "X-Tabs:\t\tinner  \t  kept\t", "X-Blank: \t ", "X-Plain: v")
+    data = request("/scope", headers=sent)
+    headers = scope_of(server, data)["headers"]
+    assert headers == [
+        ["host", "a"],
+        ["x-spaced", "spaced value"],
+        ["x-tabs", "inner  \t  kept"],
+        ["x-blank", ""],
+        ["x-plain", "v"],
+    ]
