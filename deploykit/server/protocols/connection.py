@@ -137,7 +137,8 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
     def start_request(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], version: str) -> None:
         head = inspect_head(headers, version == "1.1")
         self.deadline = 0.0
-        if target[:1] != b"/" and b"://" in target:  # absolute-form: the target's authority replaces Host
+        # Absolute-form: the target's authority replaces Host. (Both parsers refuse an empty target.)
+        if target[0] != 47 and b"://" in target:  # 47: "/", origin-form
             target, headers = absolute_target(target, headers)
         raw_path, _, query = target.partition(b"?")
         try:

@@ -73,9 +73,9 @@ class HttpToolsConnection(HTTPConnection):
         if self.header_bytes > self.max_headers:
             raise RequestRejected(431, "request header fields too large")
         # RFC 9110 §5.5: a field value excludes the whitespace around it. llhttp drops the leading part
-        # only; strip() returns the same object when there is nothing to strip, and costs less than
-        # testing the last byte first (measured).
-        self.headers.append((name.lower(), value.strip(b" \t")))
+        # only; rstrip() returns the same object when there is nothing to strip, and costs fewer
+        # instructions than testing the last byte first (measured with callgrind).
+        self.headers.append((name.lower(), value.rstrip(b" \t")))
 
     def on_headers_complete(self) -> None:
         self.in_head = False
