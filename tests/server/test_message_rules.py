@@ -163,6 +163,12 @@ def test_absolute_form_http11_without_host_is_still_400(server: Server) -> None:
     refused_alone(server, request("http://example.test/hello", headers=()))
 
 
+@pytest.mark.parametrize("line", [b"GET  HTTP/1.1", b"GET HTTP/1.1", b"GET "], ids=["two-spaces", "no-target", "bare"])
+def test_empty_request_target_is_400_and_closed(server: Server, line: bytes) -> None:
+    """The target check reads target[0]: both parsers must refuse an empty target first."""
+    refused_alone(server, line + b"\r\nHost: a\r\n\r\n" + request("/hello"))
+
+
 def test_access_log_shows_the_path_of_an_absolute_form_target(server: Server) -> None:
     mark = unique("logged")
     response = server.exchange(request(f"http://example.test/hello/{mark}?q=1"))
