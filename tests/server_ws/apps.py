@@ -79,6 +79,8 @@ async def _scope(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "websocket.accept"})
     shown = {k: v for k, v in scope.items() if k not in ("headers", "raw_path", "query_string", "asgi")}
     shown["query_string"] = scope["query_string"].decode()
+    shown["raw_path"] = scope["raw_path"].decode("latin-1")
+    shown["host"] = [value.decode("latin-1") for name, value in scope["headers"] if name == b"host"]
     shown["spec_version"] = scope["asgi"].get("spec_version")
     await send({"type": "websocket.send", "text": json.dumps(shown)})
     await send({"type": "websocket.close", "code": 1000})

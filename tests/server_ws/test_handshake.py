@@ -100,6 +100,18 @@ def test_scope(shared: Server) -> None:
     assert scope["extensions"] == {"websocket.http.response": {}}
 
 
+def test_absolute_form_target_gives_path_query_and_authority(shared: Server) -> None:
+    """RFC 9112 §3.2.2: the handshake's target in absolute-form is routed by its path; its authority is Host."""
+    with shared.connect() as conn:
+        conn.send(upgrade_request("http://example.test:81/scope?a=1"))  # upgrade_request also sends Host: test
+        assert conn.read_response().status == 101
+        _, payload = read_frame(conn)
+    scope = json.loads(payload)
+    assert (scope["path"], scope["raw_path"], scope["query_string"]) == ("/scope", "/scope", "a=1")
+    assert scope["host"] == ["example.test:81"]
+    assert scope["scheme"] == "ws"
+
+
 def test_frames_sent_with_the_handshake_are_not_lost(shared: Server) -> None:
     with shared.connect() as conn:
         conn.send(upgrade_request() + frame(0x1, b"early"))  # one packet: request, then a frame

@@ -25,7 +25,7 @@ from deploykit.server.config import ServerConfig
 from deploykit.server.protocols.cycle import RequestCycle, status_line
 from deploykit.server.protocols.flow import ReadFlow
 from deploykit.server.protocols.proxy import resolve_trusted
-from deploykit.server.protocols.rules import RequestRejected, inspect_head
+from deploykit.server.protocols.rules import RequestRejected, absolute_target, inspect_head
 from deploykit.server.state import ServerState
 
 if TYPE_CHECKING:
@@ -139,6 +139,9 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
     def start_request(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], version: str) -> None:
         head = inspect_head(headers, version == "1.1")
         self.deadline = 0.0
+        # Absolute-form: the target's authority replaces Host. (Both parsers refuse an empty target.)
+        if target[0] != 47 and b"://" in target:  # 47: "/", origin-form
+            target, headers = absolute_target(target, headers)
         raw_path, _, query = target.partition(b"?")
         try:
             path = raw_path.decode("ascii")

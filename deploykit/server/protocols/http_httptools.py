@@ -72,7 +72,10 @@ class HttpToolsConnection(HTTPConnection):
         self.header_bytes += len(name) + len(value) + 4
         if self.header_bytes > self.max_headers:
             raise RequestRejected(431, "request header fields too large")
-        self.headers.append((name.lower(), value))
+        # RFC 9110 §5.5: a field value excludes the whitespace around it. llhttp drops the leading part
+        # only; rstrip() returns the same object when there is nothing to strip, and costs fewer
+        # instructions than testing the last byte first (measured with callgrind).
+        self.headers.append((name.lower(), value.rstrip(b" \t")))
 
     def on_headers_complete(self) -> None:
         self.in_head = False
