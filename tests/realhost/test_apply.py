@@ -156,6 +156,10 @@ TO_GUNICORN = (
 )
 
 
+def run_mode(mode: str) -> tuple[str, ...]:
+    return TO_GUNICORN if mode == "gunicorn" else ("--set", f"app.run_mode={mode}")
+
+
 def test_switching_to_gunicorn_then_a_conf_only_change_reloads(deployed: Deployed) -> None:
     code, report = deployed.apply(*TO_GUNICORN)
     assert code == 0 and report["changed"], report
@@ -189,7 +193,7 @@ def test_a_socket_change_takes_effect_on_a_new_socket(deployed: Deployed) -> Non
 def test_an_app_that_cannot_import_is_refused_before_anything_changes(deployed: Deployed, mode: str) -> None:
     # in Gunicorn mode a module change is conf-only: a HUP onto a broken app halted Gunicorn (nginx: 502 for
     # the whole health timeout). The app check runs it first, as the service, and nothing is written.
-    code, report = deployed.apply("--set", f"app.run_mode={mode}")
+    code, report = deployed.apply(*run_mode(mode))
     assert code == 0, report
     deployed.box.run(["sh", "-c", "printf 'import no_such_dependency\\n' > /srv/demo/app/broken.py"])
     files = ("/etc/systemd/system/demo.service", "/etc/default/demo", "/etc/deploykit/demo/gunicorn.conf.py")
@@ -199,7 +203,7 @@ def test_an_app_that_cannot_import_is_refused_before_anything_changes(deployed: 
     started = time.monotonic()
     load = under_load(deployed.box, window)
     try:
-        code, report = deployed.apply("--set", f"app.run_mode={mode}", "--set", "app.module=app.broken:app")
+        code, report = deployed.apply(*run_mode(mode), "--set", "app.module=app.broken:app")
         took = time.monotonic() - started
     finally:
         result = load_result(load)
@@ -212,8 +216,7 @@ def test_an_app_that_cannot_import_is_refused_before_anything_changes(deployed: 
     assert deployed.box.run(["systemctl", "show", "demo.service", "-p", "MainPID", "--value"]).stdout == pid_before
     assert greeting(deployed) == "hello from deploykit"
     assert not deployed.box.run(["test", "-e", "/var/lib/deploykit/demo/journal.json"], check=False).returncode == 0
-    table = deployed.deploykit("apply", "-c", CONFIG, "--yes", "--set", f"app.run_mode={mode}",
-                               "--set", "app.module=app.broken:app")  # fmt: skip
+    table = deployed.deploykit("apply", "-c", CONFIG, "--yes", *run_mode(mode), "--set", "app.module=app.broken:app")
     print(f"$ deploykit apply -c deploykit.toml --yes --set app.module=app.broken:app\n{table.stdout}{table.stderr}")
     assert table.returncode == 1 and "error: check the new app failed: the new app fails at import" in table.stderr
     code, report = deployed.apply()
