@@ -371,8 +371,8 @@ class Server:
     def wait_ready(self, timeout: float = START_TIMEOUT) -> Server:
         if self._ready:
             return self
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def accepting() -> bool:
             code = self.proc.poll()
             if code is not None:
                 raise AssertionError(
@@ -380,18 +380,17 @@ class Server:
                 )
             try:
                 self._raw_socket(0.5).close()
-                if self.stderr().count("deploykit serve: listening on") < self._workers():
-                    raise OSError("not every worker is up yet")
             except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise AssertionError(
-                        f"server not accepting connections after {timeout}s: {self.argv}\n{self.stderr()}"
-                    ) from None
-                time.sleep(0.02)
-                continue
-            self._ready = True
-            return self
+                return False
+            return self.stderr().count("deploykit serve: listening on") >= self._workers()
+
+        try:
+            wait_for(accepting, timeout, lambda: f"the server to accept connections: {self.argv}\n{self.stderr()}")
+        except AssertionError:
+            self.stop()
+            raise
+        self._ready = True
+        return self
 
     def _workers(self) -> int:
         """Workers to wait for under Gunicorn: a TERM that reaches a worker Gunicorn is
