@@ -5,7 +5,8 @@ import the app themselves, and never imports the app itself — so a HUP
 brings up workers running new code. It stays a plain select() loop with no
 event loop, so nothing in it can be blocked by the app.
 
-Signals: TERM/INT stop every worker gracefully (a second one kills them);
+Signals: TERM/INT close the listening socket (new connections are refused at
+once) and stop every worker gracefully (a second one kills them);
 HUP is a rolling restart — a new worker is up and accepting before each old
 one drains, and the socket stays open throughout, so no request fails;
 TTIN/TTOU add/remove a worker. A worker that exits is replaced (with backoff
@@ -128,12 +129,9 @@ class Supervisor:
                 logger.info("second stop signal: killing workers now")
                 self._kill_all()
                 return
-            self.stopping = True
-            self.stop_deadline = time.monotonic() + self.settings.timeout_graceful_shutdown + 5
             self.notifier.stopping()
             logger.info("stopping: draining %d workers", len(self.workers))
-            for worker in self.workers.values():
-                self._signal(worker, signal.SIGTERM)
+            self._stop(time.monotonic())
         elif sig == signal.SIGHUP and not self.stopping:
             self.generation += 1
             self.notifier.reloading()
@@ -251,10 +249,17 @@ class Supervisor:
             if code == EXIT_STARTUP_FAILED or self.early_deaths >= _MAX_EARLY_DEATHS:
                 logger.error("workers keep failing at start-up; stopping")
                 self.exit_code = EXIT_STARTUP_FAILED if code == EXIT_STARTUP_FAILED else 1
-                self.stopping = True
-                self.stop_deadline = now + self.settings.timeout_graceful_shutdown + 5
-                for other in self.workers.values():
-                    self._signal(other, signal.SIGTERM)
+                self._stop(now)
+
+    def _stop(self, now: float) -> None:
+        """Drain every worker, and stop accepting at once: the workers close their copies of the
+        listening socket, and ours must go too, or the kernel keeps completing handshakes on it
+        that no worker will ever accept (reset when we exit). No worker is spawned from here on."""
+        self.stopping = True
+        self.stop_deadline = now + self.settings.timeout_graceful_shutdown + 5
+        for worker in self.workers.values():
+            self._signal(worker, signal.SIGTERM)
+        self.sock.close()
 
     def _check_health(self, now: float) -> None:
         timeout = self.settings.timeout_worker_healthcheck

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.serve_options.apps:info"
@@ -40,16 +41,16 @@ class Proc:
         return self.err.read_text()
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        def accepting() -> bool:
             if self.proc.poll() is not None:
                 pytest.fail(f"server exited {self.proc.returncode}: {self.log()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
             except OSError:
-                time.sleep(0.05)
-        pytest.fail("server did not start: " + self.log())
+                return False
+            return True
+
+        wait_for(accepting, 10, lambda: "the server to accept connections: " + self.log())
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -196,14 +197,14 @@ def test_python_api(tmp_path: Path) -> None:
         f"sys.exit(run(info, port={port}, limit_max_requests=1, log_level='warning'))"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    deadline = time.monotonic() + 10
-    while True:
+
+    def answer() -> int | None:
         try:
-            assert get(port)[0] == 200
-            break
+            return get(port)[0]
         except OSError:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+            return None
+
+    assert wait_for(answer, 10, "the server started by run() to answer") == 200
     assert proc.wait(10) == 0
 
 

@@ -3,6 +3,8 @@
 One server process serves one application, so `router` dispatches by path
 prefix to the small apps below; the suite starts `tests.server.apps:router`
 unless a test needs an app's own lifespan behaviour (`lifespan_fail`).
+Any request with `?entered=FILE` makes the router write FILE before it dispatches:
+a test waits for that file to know its request is inside the app (tests/polling.py).
 
 No frameworks: every message the server sees is written out here, so a test
 failure always points at the server, never at a library in between.
@@ -17,6 +19,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.polling import write_atomic
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -184,8 +188,7 @@ async def disconnect_watcher(scope: Scope, receive: Receive, send: Send) -> None
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            with open(target, "w", encoding="utf-8") as handle:
-                handle.write(message["type"])
+            write_atomic(target, message["type"])  # a test polling for the file never reads it half-written
             return
 
 
@@ -237,6 +240,9 @@ async def router(scope: Scope, receive: Receive, send: Send) -> None:
         path = path[len(root_path) :]
     raw_path = scope.get("raw_path") or path.encode()
     HITS[raw_path.decode("latin-1")] += 1
+    entered = _query(scope).get("entered")
+    if entered:  # `?entered=FILE`: FILE appears once the request reached the app (tests wait for it, not sleep)
+        write_atomic(entered, path)
     for prefix, app in ROUTES:
         if path == prefix or path.startswith(prefix + "/"):
             await app(scope, receive, send)

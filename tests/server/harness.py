@@ -31,6 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+from tests.polling import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = os.environ.get("SERVE_TEST_TARGET", "deploykit")
 START_TIMEOUT = 10.0
@@ -369,8 +371,8 @@ class Server:
     def wait_ready(self, timeout: float = START_TIMEOUT) -> Server:
         if self._ready:
             return self
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def accepting() -> bool:
             code = self.proc.poll()
             if code is not None:
                 raise AssertionError(
@@ -378,18 +380,17 @@ class Server:
                 )
             try:
                 self._raw_socket(0.5).close()
-                if self.stderr().count("deploykit serve: listening on") < self._workers():
-                    raise OSError("not every worker is up yet")
             except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise AssertionError(
-                        f"server not accepting connections after {timeout}s: {self.argv}\n{self.stderr()}"
-                    ) from None
-                time.sleep(0.02)
-                continue
-            self._ready = True
-            return self
+                return False
+            return self.stderr().count("deploykit serve: listening on") >= self._workers()
+
+        try:
+            wait_for(accepting, timeout, lambda: f"the server to accept connections: {self.argv}\n{self.stderr()}")
+        except AssertionError:
+            self.stop()
+            raise
+        self._ready = True
+        return self
 
     def _workers(self) -> int:
         """Workers to wait for under Gunicorn: a TERM that reaches a worker Gunicorn is
@@ -408,16 +409,16 @@ class Server:
             conn.send(data)
             return conn.read_response(timeout, head_request=head_request)
 
-    def wait_for_stderr(self, needle: str, timeout: float = 3.0) -> str:
-        """Poll stderr until `needle` shows up; returns the whole stderr text."""
-        deadline = time.monotonic() + timeout
-        while True:
+    def wait_for_stderr(self, needle: str, timeout: float = 5.0) -> str:
+        """Poll stderr until a complete line (one that ends in a line break) holds `needle`;
+        returns the stderr text up to the last complete line, so no caller sees a half-written one."""
+
+        def complete() -> str | None:
             text = self.stderr()
-            if needle in text:
-                return text
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{needle!r} not in server stderr after {timeout}s:\n{text}")
-            time.sleep(0.02)
+            text = text[: text.rfind("\n") + 1]
+            return text if needle in text else None
+
+        return wait_for(complete, timeout, lambda: f"a line with {needle!r} in the server's stderr:\n{self.stderr()}")
 
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)

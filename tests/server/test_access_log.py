@@ -25,7 +25,7 @@ def marker() -> str:
     return f"m{uuid.uuid4().hex}"
 
 
-def log_lines(server: Server, needle: str, timeout: float = 3.0) -> list[str]:
+def log_lines(server: Server, needle: str, timeout: float = 5.0) -> list[str]:
     text = server.wait_for_stderr(needle, timeout)
     return [line for line in text.splitlines() if needle in line]
 

@@ -7,10 +7,20 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
-from tests.server.harness import TARGET, OwnServer, Server, request
+from tests.polling import wait_for
+from tests.server.harness import TARGET, OwnServer, RawConn, Server, request
+
+
+def send_slow(conn: RawConn, seconds: float, tmp_path: Path) -> None:
+    """Send /slow?t=SECONDS and return once the request is inside the app (so a signal finds it in flight)."""
+    entered = tmp_path / f"entered-{time.monotonic_ns()}"
+    conn.send(request(f"/slow?t={seconds}&entered={quote(str(entered))}"))
+    wait_for(entered.exists, 5.0, "the slow request to reach the app")
 
 
 def wait_refused(server: Server, timeout: float) -> float:
@@ -34,12 +44,13 @@ def wait_exit(server: Server, timeout: float) -> int:
         raise AssertionError(f"server still running {timeout}s after the signal:\n{server.stderr()}") from None
 
 
-def test_sigterm_finishes_in_flight_request_refuses_new_closes_idle_and_exits_0(own_server: OwnServer) -> None:
+def test_sigterm_finishes_in_flight_request_refuses_new_closes_idle_and_exits_0(
+    own_server: OwnServer, tmp_path: Path
+) -> None:
     with own_server("--timeout-graceful-shutdown", "5") as server, server.connect() as idle, server.connect() as busy:
         idle.send(request("/hello"))
         assert idle.read_response().status == 200
-        busy.send(request("/slow?t=1"))
-        time.sleep(0.2)
+        send_slow(busy, 1, tmp_path)
         server.signal(signal.SIGTERM)
         signalled = time.monotonic()
         wait_refused(server, timeout=1.0)
@@ -51,10 +62,9 @@ def test_sigterm_finishes_in_flight_request_refuses_new_closes_idle_and_exits_0(
         assert time.monotonic() - signalled < 5.0
 
 
-def test_graceful_shutdown_timeout_bounds_the_wait_for_slow_requests(own_server: OwnServer) -> None:
+def test_graceful_shutdown_timeout_bounds_the_wait_for_slow_requests(own_server: OwnServer, tmp_path: Path) -> None:
     with own_server("--timeout-graceful-shutdown", "1") as server, server.connect() as busy:
-        busy.send(request("/slow?t=10"))
-        time.sleep(0.2)
+        send_slow(busy, 10, tmp_path)
         server.signal(signal.SIGTERM)
         signalled = time.monotonic()
         wait_exit(server, 2.5)
@@ -63,12 +73,11 @@ def test_graceful_shutdown_timeout_bounds_the_wait_for_slow_requests(own_server:
 
 
 @pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_second_signal_exits_immediately(own_server: OwnServer, second: signal.Signals) -> None:
+def test_second_signal_exits_immediately(own_server: OwnServer, second: signal.Signals, tmp_path: Path) -> None:
     if TARGET == "gunicorn" and second == signal.SIGTERM:
         pytest.skip("under Gunicorn its arbiter owns signals: a second TERM stays graceful; INT/QUIT exit at once")
     with own_server("--timeout-graceful-shutdown", "30") as server, server.connect() as busy:
-        busy.send(request("/slow?t=10"))
-        time.sleep(0.2)
+        send_slow(busy, 10, tmp_path)
         server.signal(signal.SIGTERM)
         time.sleep(0.3)
         assert server.proc.poll() is None, "exited on the first SIGTERM despite a request in flight"

@@ -1,4 +1,4 @@
-"""Helpers shared by the process tests: raw requests, polling, a load generator."""
+"""Helpers shared by the process tests: raw requests, a load generator; polling is tests/polling.py's."""
 
 from __future__ import annotations
 
@@ -8,10 +8,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
-from collections.abc import Callable
-
-import pytest
 
 
 def free_port() -> int:
@@ -36,14 +32,6 @@ def get(port: int, path: str = "/", timeout: float = 5) -> tuple[int, str]:
         raise ConnectionError("connection closed without a response")
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body.decode()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class Load:

@@ -17,7 +17,8 @@ from gunicorn.config import Config
 from deploykit.render import Kind, render
 from deploykit.server.workers import options_from
 from tests.conftest import settings_for
-from tests.server_workers.support import Load, alive, children, free_port, get, kill_tree, wait_for
+from tests.polling import wait_for
+from tests.server_workers.support import Load, alive, answers, children, free_port, get, kill_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.server_workers.apps:app"
@@ -54,15 +55,8 @@ def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Arbiter]]:
 
 def started(arbiter: Arbiter, port: int, count: int) -> set[int]:
     wait_for(lambda: len(arbiter.workers()) == count and arbiter.log().count("listening on") >= count, 15, "workers")
-    wait_for(lambda: _ok(port), 10, "an answer")
+    wait_for(lambda: answers(port), 10, "an answer")
     return arbiter.workers()
-
-
-def _ok(port: int) -> bool:
-    try:
-        return get(port, timeout=1)[0] == 200
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("worker", ["Worker", "H11Worker"])
@@ -72,10 +66,11 @@ def test_gunicorn_runs_the_worker_class_and_hup_loses_nothing(gunicorn: Callable
     old = started(arbiter, port, 2)
     assert {get(port)[1] for _ in range(30)} <= {str(p) for p in old}
     load = Load(port)
-    time.sleep(0.3)
+    wait_for(lambda: load.ok >= 50, 15, "the load to reach the old workers")
     arbiter.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: not (arbiter.workers() & old) and len(arbiter.workers()) == 2, 20, "new workers after HUP")
-    time.sleep(0.3)
+    served = load.ok
+    wait_for(lambda: load.ok >= served + 50, 15, "the load to reach the new workers")
     load.finish()
     assert load.failures == []
     wait_for(lambda: arbiter.log().count("listening on") >= 4, 15, "the new workers to listen")  # see harness._workers
@@ -89,10 +84,10 @@ def test_max_requests_recycles_without_failures(gunicorn: Callable[..., Arbiter]
                        "--max-requests", "40", "--max-requests-jitter", "5", APP)  # fmt: skip
     first = started(arbiter, port, 2)
     load = Load(port, clients=4)
-    wait_for(lambda: load.ok > 300, 30, "300 requests")
+    # However unevenly the kernel spreads connections, both first workers reach their limit under the load.
+    wait_for(lambda: load.ok > 300 and not (arbiter.workers() & first), 30, "300 requests and both workers recycled")
     load.finish()
     assert load.failures == []
-    assert not (arbiter.workers() & first)
 
 
 def test_gunicorn_timeout_sees_a_blocked_event_loop(gunicorn: Callable[..., Arbiter]) -> None:
@@ -104,7 +99,7 @@ def test_gunicorn_timeout_sees_a_blocked_event_loop(gunicorn: Callable[..., Arbi
     with socket.create_connection(("127.0.0.1", port), timeout=5) as blocker:
         blocker.sendall(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
         wait_for(lambda: "WORKER TIMEOUT" in arbiter.log(), 10, "gunicorn's WORKER TIMEOUT")
-    wait_for(lambda: _ok(port) and first not in arbiter.workers(), 15, "a replacement worker")
+    wait_for(lambda: answers(port) and first not in arbiter.workers(), 15, "a replacement worker")
 
 
 def test_settings_map_onto_server_options() -> None:
@@ -138,17 +133,20 @@ def test_the_rendered_gunicorn_conf_serves_over_its_socket(tmp_path: Path) -> No
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(conf_path)], cwd=ROOT, stdout=log,
                             stderr=log, env={**os.environ, "HOME": "/nonexistent"})  # fmt: skip
     try:
-        wait_for(sock_path.exists, 15, "the socket")
 
         def unix_get() -> bytes:
-            with socket.socket(socket.AF_UNIX) as client:
-                client.settimeout(5)
-                client.connect(str(sock_path))
-                client.sendall(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
-                data = b""
-                while chunk := client.recv(65536):
-                    data += chunk
-                return data
+            """The answer over the socket; b"" while it is missing, or bound but not yet listening."""
+            try:
+                with socket.socket(socket.AF_UNIX) as client:
+                    client.settimeout(5)
+                    client.connect(str(sock_path))
+                    client.sendall(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
+                    data = b""
+                    while chunk := client.recv(65536):
+                        data += chunk
+                    return data
+            except OSError:
+                return b""
 
         wait_for(lambda: unix_get().startswith(b"HTTP/1.1 200"), 15, "a 200 over the unix socket")
         # Stop only once every worker is up: a TERM that reaches a worker Gunicorn is still

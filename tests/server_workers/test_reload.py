@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from deploykit.server.reload import matches
-from tests.server_workers.support import free_port, get, wait_for
+from tests.polling import wait_for, write_atomic
+from tests.server_workers.support import free_port, get
 
 APP_V1 = """
 async def app(scope, receive, send):
@@ -39,13 +40,13 @@ def test_reload_restarts_on_change_and_survives_a_syntax_error(tmp_path: Path) -
         proc = subprocess.Popen(argv, cwd=tmp_path, stdout=out, stderr=out)
     try:
         wait_for(lambda: _body(port) == "v1", 15, "v1")
-        module.write_text(APP_V1.replace("VERSION", "v2"))
+        # Each edit lands as one rename: a truncate and a write seen in two batches would be two restarts.
+        write_atomic(module, APP_V1.replace("VERSION", "v2"))
         wait_for(lambda: _body(port) == "v2", 15, "v2 after an edit")
-        module.write_text("def broken(:\n")
+        write_atomic(module, "def broken(:\n")
         wait_for(lambda: "SyntaxError" in log.read_text(), 15, "the syntax error to be logged")
         assert proc.poll() is None, "the reloader must survive a broken app"
-        time.sleep(0.3)
-        module.write_text(APP_V1.replace("VERSION", "v3"))
+        write_atomic(module, APP_V1.replace("VERSION", "v3"))
         wait_for(lambda: _body(port) == "v3", 15, "v3 after the fix")
         (tmp_path / "notes.txt").write_text("not python")
         time.sleep(0.5)

@@ -10,6 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.polling import wait_for
 from tests.server.harness import Server
 from tests.server_ws.conftest import OwnFactory
 from tests.server_ws.raw import close_code, expect_close, frame, open_ws, read_frame
@@ -39,10 +40,14 @@ def test_raw_fragments_with_a_ping_between(shared: Server) -> None:
 def test_client_close_code_and_reason_reach_the_app(shared: Server) -> None:
     with connect(f"ws://127.0.0.1:{shared.port}/record") as ws:
         ws.close(4001, "bye now")
-    time.sleep(0.2)
-    with shared.connect() as conn:
-        conn.send(b"GET /last-close HTTP/1.1\r\nHost: t\r\n\r\n")
-        assert json.loads(conn.read_response().body) == {"code": 4001, "reason": "bye now"}
+
+    def last_close() -> object:
+        with shared.connect() as conn:
+            conn.send(b"GET /last-close HTTP/1.1\r\nHost: t\r\n\r\n")
+            return json.loads(conn.read_response().body)
+
+    # The app records the close after the client has seen it: wait for the record, then compare.
+    assert wait_for(last_close, 5.0, "the app to record the close") == {"code": 4001, "reason": "bye now"}
 
 
 def test_app_close_code_and_reason_reach_the_client(shared: Server) -> None:
