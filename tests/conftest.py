@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +24,28 @@ def settings_for(profile: str | None, *overrides: str, environ: dict[str, str] |
 def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads a deploykit.toml or DEPLOYKIT_* variable from the developer's machine."""
     monkeypatch.chdir(tmp_path)
-    for key in [k for k in __import__("os").environ if k.startswith("DEPLOYKIT_")]:
+    for key in [k for k in os.environ if k.startswith("DEPLOYKIT_")]:
         monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A temporary folder other users can enter: pytest's tmp_path is 0700 under
+    /tmp/pytest-of-<user>, and when the tests run as root nginx's workers run as nobody."""
+    folder = Path(tempfile.mkdtemp(prefix="dk-open-"))
+    os.chmod(folder, 0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def require(tool: str) -> str:

@@ -83,15 +83,20 @@ def safe_path(value: str) -> str:
     return value
 
 
-def forwarded_ip(value: str) -> str:
+def _network_or(value: str, words: tuple[str, ...]) -> str:
+    """An IP address, a CIDR network, or one of WORDS."""
     no_control(value)
-    if value in ("*", "unix:"):
+    if value in words:
         return value
     try:
         ipaddress.ip_network(value, strict=False)
     except ValueError as exc:
-        raise ValueError("must be an IP address, a CIDR network, '*' or 'unix:'") from exc
+        raise ValueError(f"must be an IP address, a CIDR network or {' or '.join(map(repr, words))}") from exc
     return value
+
+
+def forwarded_ip(value: str) -> str:
+    return _network_or(value, ("*", "unix:"))
 
 
 def ip_address(value: str) -> str:
@@ -105,14 +110,7 @@ def ip_address(value: str) -> str:
 
 def real_ip_source(value: str) -> str:
     """What nginx's set_real_ip_from takes: an address, a CIDR network, or unix:."""
-    no_control(value)
-    if value == "unix:":
-        return value
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError as exc:
-        raise ValueError("must be an IP address, a CIDR network or 'unix:'") from exc
-    return value
+    return _network_or(value, ("unix:",))
 
 
 ACCESS_FIELDS = ("client", "method", "path", "http_version", "status", "bytes", "duration_ms", "time")

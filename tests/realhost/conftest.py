@@ -22,6 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
 TOOL = "/opt/deploykit/bin/deploykit"
 CONFIG = "/mnt/stage/deploykit.toml"
+#: deploykit's own venv on the host, from the staged wheels (the container has no network).
+INSTALL_TOOL = (
+    "python3 -m venv /opt/deploykit\n"
+    "/opt/deploykit/bin/pip install --quiet --no-index --find-links /mnt/stage/wheels deploykit\n"
+)
 
 
 @dataclass
@@ -75,9 +80,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     stage_files(stage)
     with container(f"deploykit-test-{os.getpid()}", [(stage, "/mnt/stage")], stage / "console.log") as box:
         box.sh(
-            "python3 -m venv /opt/deploykit\n"
-            "/opt/deploykit/bin/pip install --quiet --no-index --find-links /mnt/stage/wheels deploykit\n"
-            "mkdir -p /srv/demo && cp -r /mnt/stage/app /srv/demo/app && cp -r /mnt/stage/static /srv/demo/static\n",
+            INSTALL_TOOL
+            + "mkdir -p /srv/demo && cp -r /mnt/stage/app /srv/demo/app && cp -r /mnt/stage/static /srv/demo/static\n",
             timeout=300,
         )
         done = box.run([TOOL, "apply", "-c", CONFIG, "--yes", "--format", "json", "--install-app", "/mnt/stage/wheels"],

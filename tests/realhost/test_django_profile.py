@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.realhost.conftest import INSTALL_TOOL, TOOL
 from tests.realhost.host import Container, build_wheels, can_boot, container
 
 pytestmark = pytest.mark.realhost
 Shop = tuple[Container, subprocess.CompletedProcess[str]]
 
 HERE = Path(__file__).parent
-TOOL = "/opt/deploykit/bin/deploykit"
 HOST = "Host: shop.localhost"
 UPLOAD = "uploaded through django, served by nginx\n"
 
@@ -49,9 +49,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     stage_django(stage)
     with container(f"deploykit-dj-{os.getpid()}", [(stage, "/mnt/stage")], stage / "console.log") as box:
         box.sh(
-            "python3 -m venv /opt/deploykit\n"
-            "/opt/deploykit/bin/pip install --quiet --no-index --find-links /mnt/stage/wheels deploykit\n"
-            "mkdir -p /srv/shop && cp -r /mnt/stage/shop/config /srv/shop/config\n",
+            INSTALL_TOOL + "mkdir -p /srv/shop && cp -r /mnt/stage/shop/config /srv/shop/config\n",
             timeout=300,
         )
         argv = [TOOL, "apply", "-c", "/mnt/stage/shop/shop.toml", "--yes", "--format", "json"]

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
 import socket
 import socketserver
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +18,7 @@ import pytest
 
 from deploykit.check.nginx import wrap
 from deploykit.render.nginx import render_site
-from tests.conftest import require, settings_for
+from tests.conftest import free_port, require, settings_for
 
 pytestmark = pytest.mark.tools
 
@@ -48,30 +46,13 @@ class _UnixHTTP(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 
 @pytest.fixture
-def folder() -> Iterator[Path]:
-    """Enterable by nginx's workers (they run as nobody when the tests run as root)."""
-    made = Path(tempfile.mkdtemp(prefix="dk-site-"))
-    os.chmod(made, 0o755)
-    try:
-        yield made
-    finally:
-        shutil.rmtree(made, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def serve(folder: Path) -> Iterator[Callable[..., int]]:
+def serve(open_tmp: Path) -> Iterator[Callable[..., int]]:
     """Render the site for these overrides, run the app on its socket and nginx on loopback; returns the port."""
     started: list[tuple[subprocess.Popen[bytes], _UnixHTTP]] = []
 
     def start(*overrides: str) -> int:
-        port = _free_port()
-        sock = folder / "app.sock"
+        port = free_port()
+        sock = open_tmp / "app.sock"
         settings = settings_for(
             None,
             f"nginx.listen={port}",
@@ -83,9 +64,9 @@ def serve(folder: Path) -> Iterator[Callable[..., int]]:
         app = _UnixHTTP(str(sock), _Echo)
         os.chmod(sock, 0o666)
         threading.Thread(target=app.serve_forever, daemon=True).start()
-        conf = wrap(settings, render_site(settings).content, folder / "nginx")
+        conf = wrap(settings, render_site(settings).content, open_tmp / "nginx")
         nginx = require("nginx")
-        argv = [nginx, "-p", f"{folder}/nginx/", "-c", str(conf), "-e", str(folder / "nginx" / "error.log")]
+        argv = [nginx, "-p", f"{open_tmp}/nginx/", "-c", str(conf), "-e", str(open_tmp / "nginx" / "error.log")]
         proc = subprocess.Popen([*argv, "-g", "daemon off;"], stderr=subprocess.DEVNULL)
         started.append((proc, app))
         deadline = time.monotonic() + 10
@@ -94,7 +75,7 @@ def serve(folder: Path) -> Iterator[Callable[..., int]]:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 return port
             except OSError:
-                assert proc.poll() is None, (folder / "nginx" / "error.log").read_text()
+                assert proc.poll() is None, (open_tmp / "nginx" / "error.log").read_text()
                 time.sleep(0.05)
         raise AssertionError("nginx did not start listening")
 
@@ -118,12 +99,12 @@ def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[in
 
 @pytest.mark.parametrize(("url", "path"), [("/static", "static/"), ("/static/", "static"), ("/static", "static")])
 def test_a_static_location_never_serves_files_outside_its_folder(
-    serve: Callable[..., int], folder: Path, url: str, path: str
+    serve: Callable[..., int], open_tmp: Path, url: str, path: str
 ) -> None:
-    (folder / "static").mkdir()
-    (folder / "static" / "app.css").write_text("body {}")
-    (folder / "secret.txt").write_text("the database password")
-    port = serve(f'nginx.static=[{{url = "{url}", path = "{folder}/{path}"}}]')
+    (open_tmp / "static").mkdir()
+    (open_tmp / "static" / "app.css").write_text("body {}")
+    (open_tmp / "secret.txt").write_text("the database password")
+    port = serve(f'nginx.static=[{{url = "{url}", path = "{open_tmp}/{path}"}}]')
 
     status, body = get(port, "/static../secret.txt")
     assert b"password" not in body

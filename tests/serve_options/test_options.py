@@ -16,18 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
+from tests.conftest import free_port, require
 from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.serve_options.apps:info"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Proc:

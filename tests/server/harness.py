@@ -31,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+from tests.conftest import free_port
 from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,13 +46,6 @@ _UVICORN_MISSING = {
     "--timeout-header-read": 1,
     "--access-log-format": 1,
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _translate_for_uvicorn(flags: Sequence[str]) -> list[str]:
