@@ -16,9 +16,9 @@ from gunicorn.config import Config
 
 from deploykit.render import Kind, render
 from deploykit.server.workers import options_from
-from tests.conftest import settings_for
+from tests.conftest import free_port, settings_for
 from tests.polling import wait_for
-from tests.server_workers.support import Load, alive, answers, children, free_port, get, kill_tree
+from tests.server_workers.support import Load, alive, answers, children, get, kill_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.server_workers.apps:app"

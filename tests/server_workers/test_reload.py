@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 from deploykit.server.reload import matches
+from tests.conftest import free_port
 from tests.polling import wait_for, write_atomic
-from tests.server_workers.support import free_port, get
+from tests.server_workers.support import get
 
 APP_V1 = """
 async def app(scope, receive, send):

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
 from tests.polling import wait_for
-from tests.server_workers.support import Load, alive, answers, children, free_port, get, kill_tree
+from tests.server_workers.support import Load, alive, answers, children, get, kill_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.server_workers.apps:app"
