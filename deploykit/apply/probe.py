@@ -50,6 +50,10 @@ def once(target):
         response = conn.getresponse()
         response.read(65536)
         return response.status, ""
+    except FileNotFoundError:
+        return 0, "no socket at " + target["unix"] + " (is the socket unit running?)"
+    except ConnectionRefusedError:
+        return 0, "connection refused: nothing listens there"
     except (OSError, http.client.HTTPException) as exc:
         return 0, f"{type(exc).__name__}: {exc}"
     finally:

@@ -66,7 +66,11 @@ def test_probe_reports_an_error_status_and_a_refused_connection(servers: tuple[s
         socket_result, nginx_result = probe(LocalHost(), settings, timeout=0.5)
     finally:
         Answer.status = 200
-    assert not socket_result.ok and "FileNotFoundError" in socket_result.error
+    # one plain line in the health report, not a Python exception name (issue 13 item 6)
+    assert (
+        not socket_result.ok
+        and socket_result.error == f"no socket at {tmp_path}/none.sock (is the socket unit running?)"
+    )
     assert nginx_result.status == 503 and not nginx_result.ok and "HTTP 503" in nginx_result.describe()
 
 
