@@ -197,9 +197,11 @@ def server_env(local: Settings, base: Mapping[str, str]) -> dict[str, str]:
     return {**base, **local.app.env, **secrets, "PYTHONUNBUFFERED": "1"}
 
 
-def nginx_conf(layout: Layout, mime_types: str | None) -> str:
-    """A whole nginx.conf for an unprivileged nginx: every file it writes is in the run directory."""
-    return render_template("nginx_up.conf.j2", layout=layout, mime_types=mime_types)
+def nginx_conf(layout: Layout, mime_types: str | None, *, as_root: bool = False) -> str:
+    """A whole nginx.conf for a local nginx: every file it writes is in the run directory.
+    AS_ROOT: the workers run as root too, the invoking user, instead of nginx's default
+    `nobody`, who cannot enter a checkout under /root (a local demo on loopback only)."""
+    return render_template("nginx_up.conf.j2", layout=layout, mime_types=mime_types, as_root=as_root)
 
 
 def nginx_argv(nginx: str, layout: Layout) -> list[str]:

@@ -17,7 +17,6 @@ import os
 import re
 import signal
 import socket
-import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -89,8 +88,6 @@ def up(settings: Settings, *, config: Path, port: int = 8080, run_dir: Path | No
     local = localize(settings, project=project, run_dir=layout_dir, port=chosen)
     layout = Layout(layout_dir, local.app.name)
     prepare(layout, local, mime_types(nginx))
-    if os.geteuid() == 0:
-        check_reachable_by_workers([layout.run_dir, *(Path(s.path) for s in local.nginx.static)])
     stop = StopRequests()
     with _stop_signals(stop):
         _run(local, layout, nginx, chosen, stop)
@@ -164,7 +161,7 @@ def prepare(layout: Layout, local: Settings, mime: str | None) -> None:
         for log in (layout.server_log, layout.access_log, layout.error_log, layout.nginx_stderr):
             log.write_bytes(b"")
         layout.site.write_text(render_site(local).content, encoding="utf-8")
-        layout.nginx_conf.write_text(nginx_conf(layout, mime), encoding="utf-8")
+        layout.nginx_conf.write_text(nginx_conf(layout, mime, as_root=os.geteuid() == 0), encoding="utf-8")
     except OSError as exc:
         raise UpError(f"cannot prepare the run directory {layout.run_dir}: {exc.strerror or exc}") from exc
 
@@ -173,28 +170,6 @@ def _refuse_live_socket(path: Path) -> None:
     """A socket someone still answers on means another `deploykit up` runs from this directory."""
     if path.is_socket() and _answers(path):
         raise UpError(f"another deploykit up is running from {path.parent} (its socket answers)", hint="stop it first")
-
-
-def check_reachable_by_workers(paths: list[Path]) -> None:
-    """As root, nginx's workers run as nobody: every folder on the way to the socket
-    and the static files must be searchable by others, the folders themselves readable."""
-    for path in paths:
-        blocked = next((p for p in [*reversed(path.parents), path] if not _others_may(p, stat.S_IXOTH)), None)
-        if blocked is None and path.is_dir() and _others_may(path, stat.S_IROTH):
-            continue
-        where = blocked if blocked is not None else path
-        raise UpError(
-            f"nginx's workers run as 'nobody' when deploykit up runs as root, and cannot reach {path}: "
-            f"{where} is not open to other users",
-            hint="pass --dir under a folder others can enter (e.g. /tmp/myapp-up), or run as a normal user",
-        )
-
-
-def _others_may(path: Path, bit: int) -> bool:
-    try:
-        return bool(path.stat().st_mode & bit)
-    except OSError:
-        return False
 
 
 def _start_server(local: Settings, layout: Layout) -> Child:

@@ -136,8 +136,10 @@ def _in_groups(groups: set[int]) -> list[int]:
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_up_serves_the_example_through_nginx_then_stops_cleanly(open_tmp: Path, stop: signal.Signals) -> None:
-    with deploykit_up(open_tmp / "run") as up:
+def test_up_serves_the_example_through_nginx_then_stops_cleanly(tmp_path: Path, stop: signal.Signals) -> None:
+    # tmp_path is 0700 (other users cannot enter it), like a checkout under /root: as root, nginx's
+    # workers used to run as nobody and `up` refused such a folder
+    with deploykit_up(tmp_path / "run") as up:
         children = _children(up.proc.pid)
         assert len(children) == 2, f"expected nginx and deploykit serve, found {children}"
         groups = set(children)  # each child leads its own process group
@@ -161,7 +163,7 @@ def test_up_serves_the_example_through_nginx_then_stops_cleanly(open_tmp: Path, 
         assert up.proc.wait(STOP_TIMEOUT) == 0, up.output()
         assert time.monotonic() - started < 5
     assert _in_groups(groups) == [], "processes left behind"
-    assert not (open_tmp / "run" / "demo.sock").exists()
+    assert not (tmp_path / "run" / "demo.sock").exists()
     out = up.output()
     assert re.search(r'access │ 127\.0\.0\.1 .* "GET / HTTP/1\.1" 200 .*"tests-up"', out), out
     assert " serve │ " in out and "listening on unix:" in out
