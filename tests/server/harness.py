@@ -389,7 +389,7 @@ class Server:
     def _workers(self) -> int:
         """Workers to wait for under Gunicorn: a TERM that reaches a worker Gunicorn is
         still forking can be lost (Gunicorn's race), so tests signal only a settled arbiter."""
-        if TARGET != "gunicorn":
+        if TARGET != "gunicorn" or "-w" not in self.argv:  # a test may start `deploykit serve` itself
             return 0
         return int(self.argv[self.argv.index("-w") + 1])
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.polling import wait_for
 from tests.server.harness import Pool, RawConn, Server, Spec, request
 from tests.server_ws.raw import frame, upgrade_request
 
@@ -85,20 +86,35 @@ def check_line(fmt: str, line: bytes) -> int:
     return int(match["status"])
 
 
+#: The server's own start-up lines: under --workers a worker still starting can log between two requests.
+_LIFECYCLE = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO (deploykit serve: |worker \d+ (ready|started))")
+
+
 def one_line_for(server: Server, fmt: str, exchange: Callable[[], None]) -> tuple[bytes, int]:
-    """Run EXCHANGE, then a sentinel request; exactly one well-formed line must come before the sentinel's."""
+    """Run EXCHANGE, then a sentinel request; exactly one well-formed line must be written for EXCHANGE.
+
+    Under --workers or Gunicorn the two requests may be served by different processes, whose lines reach the
+    log in either order: the exchange's line is waited for, not assumed to come first. A forged line would
+    come in the same write as the record it hides in, so it is there as soon as that record is."""
     start = len(server.stderr_bytes())
     exchange()
-    sentinel = f"/sentinel-{uuid.uuid4().hex}"
-    assert server.exchange(request(sentinel)).status == 200
-    server.wait_for_stderr(sentinel)
+    sentinel = f"/sentinel-{uuid.uuid4().hex}".encode()
+    assert server.exchange(request(sentinel.decode())).status == 200
+
+    def records() -> list[bytes]:
+        new = server.stderr_bytes()[start:]
+        complete = new[: new.rfind(b"\n") + 1]
+        return [line for line in complete.split(b"\n") if line and not _LIFECYCLE.match(line)]
+
+    wait_for(lambda: len(records()) >= 2, 10, lambda: f"the exchange's and the sentinel's lines: {records()}")
     new = server.stderr_bytes()[start:]
     assert b"\r" not in new, f"raw CR in the log: {new[:500]!r}"
-    lines = new.rstrip(b"\n").split(b"\n")
-    assert sentinel.encode() in lines[-1], lines[-1][:300]
-    assert len(lines) == 2, f"expected one line for the request, got {len(lines) - 1}: {[x[:200] for x in lines]}"
-    check_line(fmt, lines[-1])
-    return lines[0], check_line(fmt, lines[0])
+    lines = records()
+    (theirs,) = [line for line in lines if sentinel in line]
+    check_line(fmt, theirs)
+    ours = [line for line in lines if sentinel not in line]
+    assert len(ours) == 1, f"expected one line for the request, got {len(ours)}: {[x[:200] for x in ours]}"
+    return ours[0], check_line(fmt, ours[0])
 
 
 def http_exchange(server: Server, target: bytes, expect: int | None = 200) -> Callable[[], None]:
