@@ -27,6 +27,7 @@ from deploykit.settings.load import Loaded, load
 
 if TYPE_CHECKING:
     from deploykit.apply import Deploy
+    from deploykit.host.base import Host
     from deploykit.plan import Plan
 
 app = typer.Typer(
@@ -208,12 +209,13 @@ def plan_cmd(
 ) -> None:
     """Show what apply would change: a diff per file and the service actions.
     Exit 0 when nothing would change, 3 when changes are pending."""
+    _show_plan(connect(root, target), _settings(config, profile, sets))
+
+
+def _show_plan(host: Host, loaded: Loaded) -> None:
     from deploykit.apply.run import plan_with_recovery
 
-    loaded = _settings(config, profile, sets)
-    bundle = render(loaded.settings)
-    host = connect(root, target)
-    result = plan_with_recovery(host, bundle, loaded.settings)
+    result = plan_with_recovery(host, render(loaded.settings), loaded.settings)
     if not result.changes:
         console.info("no changes: the host matches the rendered stack")
         return
@@ -241,13 +243,13 @@ def apply_cmd(
     the services, health-check; restore everything when a step fails."""
     if create_root and root is None:
         raise UsageError("--create-root only applies to --root", hint="Pass --root DIR --create-root for a new tree.")
+    loaded = _settings(config, profile, sets)
+    host = connect(root, target, create_root=create_root)
     if dry_run:
-        plan_cmd(config, profile, sets, root, target)
+        _show_plan(host, loaded)
         return
     from deploykit.apply.run import deploy_settings
 
-    loaded = _settings(config, profile, sets)
-    host = connect(root, target, create_root=create_root)
     deploy = deploy_settings(
         loaded.settings, host, install_app=install_app, health=not no_health, progress=_progress(fmt)
     )
@@ -339,7 +341,7 @@ def doctor(
 
     _formats(fmt, "table", "json")
     loaded = _settings(config, profile, sets)
-    report = diagnose(connect(root, target), loaded.settings)
+    report = diagnose(connect(root, target, create_root=False), loaded.settings)
     if fmt == "json":
         console.plain(to_json(report))
     else:

@@ -18,7 +18,7 @@ def connect(root: Path | None = None, target: str | None = None, *, create_root:
             what = "is not a directory" if root.exists() else "does not exist"
             raise UsageError(
                 f"--root {root} {what}",
-                hint="Check the path; `deploykit apply --root DIR --create-root` starts a new staging tree there.",
+                hint="Check the path; only `deploykit apply --root DIR --create-root` starts a new staging tree.",
             )
         from deploykit.host.staging import StagingHost
 

@@ -155,14 +155,21 @@ def test_apply_refuses_a_missing_root_unless_create_root(tmp_path: Path, capsys:
         refused(capsys, "apply", "-c", EXAMPLE, "--create-root", "--yes")
         == "error: --create-root only applies to --root"
     )
-
-
-def test_rollback_refuses_a_missing_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    typo = tmp_path / "typo"
+    other = tmp_path / "other"
     assert (
-        refused(capsys, "rollback", "-c", EXAMPLE, "--root", str(typo), "--yes")
-        == f"error: --root {typo} does not exist"
+        refused(capsys, "apply", "-c", EXAMPLE, "--root", str(other), "--dry-run")
+        == f"error: --root {other} does not exist"
     )
+    assert run(capsys, "apply", "-c", EXAMPLE, "--root", str(other), "--dry-run", "--create-root")[0] == 3
+    assert not other.exists()  # a dry run creates nothing
+
+
+@pytest.mark.parametrize("command", [["rollback", "--yes"], ["doctor"]])
+def test_rollback_and_doctor_refuse_a_missing_root(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "typo"
+    assert refused(capsys, *command, "-c", EXAMPLE, "--root", str(typo)) == f"error: --root {typo} does not exist"
     assert not typo.exists()
 
 

@@ -17,7 +17,7 @@ BASE = ["-p", "websocket", "--set", "app.name=demo"]
 
 @pytest.fixture
 def on_fake(host: FakeHost, monkeypatch: pytest.MonkeyPatch) -> FakeHost:
-    monkeypatch.setattr(cli, "connect", lambda root, target: host)
+    monkeypatch.setattr(cli, "connect", lambda root, target, create_root=True: host)
     return host
 
 
