@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer import completion
+from typer._completion_classes import completion_init  # typer's scripts call its own classes: register them
 from typer.exceptions import TyperException
 
 from deploykit import console
@@ -24,13 +27,14 @@ from deploykit.settings.load import Loaded, load
 
 if TYPE_CHECKING:
     from deploykit.apply import Deploy
+    from deploykit.host.base import Host
     from deploykit.plan import Plan
 
 app = typer.Typer(
     name="deploykit",
     help="Render, check and deploy an ASGI app's nginx + systemd + Gunicorn stack.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=False,  # typer's options guess the shell and take no name; ours below take SHELL
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -38,6 +42,7 @@ app = typer.Typer(
 
 @app.command(
     "serve",
+    short_help="Run an ASGI app with the bundled server.",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
     add_help_option=False,
 )
@@ -54,14 +59,60 @@ Config = Annotated[
 Profile = Annotated[str | None, typer.Option("--profile", "-p", help="Preset: a shipped name or a .toml path.")]
 Sets = Annotated[list[str] | None, typer.Option("--set", help="Override one setting: section.field=value.")]
 Root = Annotated[Path | None, typer.Option("--root", help="Work on a tree standing in for / (commands not run).")]
+CreateRoot = Annotated[
+    bool, typer.Option("--create-root", help="Start a new staging tree when the --root folder does not exist.")
+]
 Target = Annotated[str | None, typer.Option("--host", help="local (default) or nsenter:PID (a container's PID 1).")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before changing the host.")]
 Format = Annotated[str, typer.Option("--format", "-f", help="table or json (a report on stdout).")]
 NoHealth = Annotated[bool, typer.Option("--no-health", help="Skip the health check through socket and nginx.")]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from deploykit.version import version
+
+        console.plain(f"deploykit {version()}")
+        raise typer.Exit(0)
+
+
+class Shell(StrEnum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+    powershell = "powershell"
+    pwsh = "pwsh"
+
+
+def _install_completion(ctx: typer.Context, param: typer.CallbackParam, shell: Shell | None) -> None:
+    if shell is not None:
+        completion.install_callback(ctx, param, shell.value)  # writes the script, then exits 0
+
+
+def _show_completion(ctx: typer.Context, param: typer.CallbackParam, shell: Shell | None) -> None:
+    if shell is not None:
+        completion.show_callback(ctx, param, shell.value)  # prints the script, then exits 0
+
+
 @app.callback()
-def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    show_version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_show_version, help="Show the version and exit.")
+    ] = False,
+    install_completion: Annotated[
+        Shell | None,
+        typer.Option(
+            metavar="SHELL", is_eager=True, callback=_install_completion, help="Install tab completion for SHELL."
+        ),
+    ] = None,
+    show_completion: Annotated[
+        Shell | None,
+        typer.Option(
+            metavar="SHELL", is_eager=True, callback=_show_completion, help="Print the completion script for SHELL."
+        ),
+    ] = None,
+) -> None:
     """deploykit: one settings model, a rendered stack, real validators."""
 
 
@@ -69,7 +120,7 @@ def _settings(config: Path | None, profile: str | None, sets: list[str] | None) 
     return load(project=config, profile=profile, overrides=sets or ())
 
 
-@app.command()
+@app.command(short_help="Write a commented deploykit.toml for a project.")
 def init(
     folder: Annotated[Path, typer.Argument(help="Project directory.")] = Path("."),
     profile: Annotated[str | None, typer.Option("--profile", "-p", help="Shipped profile or .toml path.")] = None,
@@ -89,7 +140,7 @@ def init(
     console.info(f"[green]wrote[/] {target}; next: deploykit check -c {target}")
 
 
-@app.command("render")
+@app.command("render", short_help="Render the stack's files to a folder, the screen or a diff.")
 def render_cmd(
     config: Config = None,
     profile: Profile = None,
@@ -102,6 +153,9 @@ def render_cmd(
     force: Annotated[bool, typer.Option(help="Overwrite changed files under --out.")] = False,
 ) -> None:
     """Render every file of the stack: under --out, to the screen, or as a diff."""
+    _exclusive(("--out", out is not None), ("--print", show), ("--diff", diff is not None))
+    if force and out is None:
+        raise UsageError("--force only applies to --out", hint="--force overwrites changed files under --out DIR.")
     loaded = _settings(config, profile, sets)
     bundle = render(loaded.settings)
     secret_keys = list(loaded.settings.app.secrets)
@@ -120,7 +174,7 @@ def render_cmd(
         console.info(f"[green]wrote[/] {path}")
 
 
-@app.command()
+@app.command(short_help="Check the rendered stack with nginx, systemd and Gunicorn.")
 def check(
     config: Config = None,
     profile: Profile = None,
@@ -145,7 +199,7 @@ def check(
         raise CheckFailed(f"{sum(f.counts for f in report.findings)} finding(s) in the rendered stack")
 
 
-@app.command("plan")
+@app.command("plan", short_help="Show what apply would change on the host.")
 def plan_cmd(
     config: Config = None,
     profile: Profile = None,
@@ -155,12 +209,13 @@ def plan_cmd(
 ) -> None:
     """Show what apply would change: a diff per file and the service actions.
     Exit 0 when nothing would change, 3 when changes are pending."""
+    _show_plan(connect(root, target), _settings(config, profile, sets))
+
+
+def _show_plan(host: Host, loaded: Loaded) -> None:
     from deploykit.apply.run import plan_with_recovery
 
-    loaded = _settings(config, profile, sets)
-    bundle = render(loaded.settings)
-    host = connect(root, target)
-    result = plan_with_recovery(host, bundle, loaded.settings)
+    result = plan_with_recovery(host, render(loaded.settings), loaded.settings)
     if not result.changes:
         console.info("no changes: the host matches the rendered stack")
         return
@@ -168,13 +223,14 @@ def plan_cmd(
     raise typer.Exit(3)
 
 
-@app.command("apply")
+@app.command("apply", short_help="Install the rendered stack as one transaction.")
 def apply_cmd(
     config: Config = None,
     profile: Profile = None,
     sets: Sets = None,
     root: Root = None,
     target: Target = None,
+    create_root: CreateRoot = False,
     yes: Yes = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan (same as `deploykit plan`).")] = False,
     fmt: Format = "table",
@@ -185,20 +241,22 @@ def apply_cmd(
 ) -> None:
     """Install the rendered stack: back up, write atomically, validate, reload
     the services, health-check; restore everything when a step fails."""
+    if create_root and root is None:
+        raise UsageError("--create-root only applies to --root", hint="Pass --root DIR --create-root for a new tree.")
+    loaded = _settings(config, profile, sets)
+    host = connect(root, target, create_root=create_root)
     if dry_run:
-        plan_cmd(config, profile, sets, root, target)
+        _show_plan(host, loaded)
         return
     from deploykit.apply.run import deploy_settings
 
-    loaded = _settings(config, profile, sets)
-    host = connect(root, target)
     deploy = deploy_settings(
         loaded.settings, host, install_app=install_app, health=not no_health, progress=_progress(fmt)
     )
     _run_deploy(deploy, yes, fmt)
 
 
-@app.command()
+@app.command(short_help="Put a kept release back.")
 def rollback(
     config: Config = None,
     profile: Profile = None,
@@ -214,26 +272,28 @@ def rollback(
     from deploykit.apply.run import deploy_release
 
     loaded = _settings(config, profile, sets)
-    deploy = deploy_release(loaded.settings, connect(root, target), to, health=not no_health, progress=_progress(fmt))
+    deploy = deploy_release(
+        loaded.settings, connect(root, target, create_root=False), to, health=not no_health, progress=_progress(fmt)
+    )
     _run_deploy(deploy, yes, fmt)
 
 
-@app.command()
+@app.command(short_help="Show the live host's units, workers, releases and health.")
 def status(
     config: Config = None,
     profile: Profile = None,
     sets: Sets = None,
-    root: Root = None,
     target: Target = None,
     fmt: Format = "table",
 ) -> None:
-    """Units, PIDs, workers and requests served, socket, releases and health.
+    """Units, PIDs, workers and requests served, socket, releases and health,
+    read from a live host (a --root tree runs nothing, so it has no status).
     Exit 0 when everything is up and healthy, 3 when something is not."""
     from deploykit.operate import gather_status
 
     _formats(fmt, "table", "json")
     loaded = _settings(config, profile, sets)
-    report = gather_status(connect(root, target), loaded.settings)
+    report = gather_status(connect(None, target), loaded.settings)
     if fmt == "json":
         console.plain(report.to_json())
     else:
@@ -242,12 +302,11 @@ def status(
         raise StackUnhealthy("; ".join(report.problems()))
 
 
-@app.command()
+@app.command(short_help="Show the live host's journal and nginx logs, merged by time.")
 def logs(
     config: Config = None,
     profile: Profile = None,
     sets: Sets = None,
-    root: Root = None,
     target: Target = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
     since: Annotated[str | None, typer.Option("--since", help='e.g. "2026-11-28 08:00", "1h ago", "today".')] = None,
@@ -257,16 +316,16 @@ def logs(
     fmt: Annotated[str, typer.Option("--format", help="table or json (one object a line).")] = "table",
 ) -> None:
     """The service's and socket's journal and the app's nginx access and error
-    logs, merged by time; -f follows them all."""
+    logs of a live host, merged by time; -f follows them all."""
     from deploykit.operate import logs as read_logs
 
     _formats(fmt, "table", "json")
     loaded = _settings(config, profile, sets)
     emit = console.log_entry if fmt == "table" else console.log_entry_json
-    read_logs(connect(root, target), loaded.settings, emit, lines=lines, since=since, follow_new=follow)
+    read_logs(connect(None, target), loaded.settings, emit, lines=lines, since=since, follow_new=follow)
 
 
-@app.command()
+@app.command(short_help="Look for the usual problems on the host.")
 def doctor(
     config: Config = None,
     profile: Profile = None,
@@ -282,13 +341,22 @@ def doctor(
 
     _formats(fmt, "table", "json")
     loaded = _settings(config, profile, sets)
-    report = diagnose(connect(root, target), loaded.settings)
+    report = diagnose(connect(root, target, create_root=False), loaded.settings)
     if fmt == "json":
         console.plain(to_json(report))
     else:
         console.findings_table(report, title="deploykit doctor", skipped="not checked: no commands run on --root")
     if report.failed:
         raise CheckFailed(f"{sum(f.counts for f in report.findings)} problem(s) found on the host")
+
+
+def _exclusive(*options: tuple[str, bool]) -> None:
+    given = [name for name, used in options if used]
+    if len(given) > 1:
+        raise UsageError(
+            f"{' and '.join(given)} cannot be used together",
+            hint=f"Pick one of {', '.join(name for name, _ in options)}.",
+        )
 
 
 def _formats(fmt: str, *allowed: str) -> None:
@@ -320,7 +388,7 @@ def _run_deploy(deploy: Deploy, yes: bool, fmt: str) -> None:
         console.apply_summary(report)
 
 
-@app.command("up")
+@app.command("up", short_help="Run the stack here on loopback, without root or systemd.")
 def up_cmd(
     config: Config = None,
     profile: Profile = None,
@@ -350,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve_main(args[1:])
     debug = "--debug" in args
+    completion_init()  # so `_DEPLOYKIT_COMPLETE=complete_SHELL` (what the scripts send) is answered
     try:
         code = typer.main.get_command(app).main(args, prog_name="deploykit", standalone_mode=False)
     except DeployKitError as exc:
@@ -367,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         console.info("aborted")
         return 1
+    except SystemExit as exc:  # typer's completion callbacks end with sys.exit
+        return exc.code if isinstance(exc.code, int) else 1
     except Exception as exc:  # noqa: BLE001 - the one place a bug is reported instead of a traceback
         console.unexpected(exc, debug=debug)
         return 1

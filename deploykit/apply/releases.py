@@ -165,15 +165,23 @@ class ReleaseStore:
         for release in self.all():
             if release.id == release_id:
                 return release
-        raise NoRelease(f"no release {release_id!r} under {self.state_dir}/releases")
+        raise NoRelease(f"no release {release_id!r} under {self.state_dir}/releases", hint=self._list_hint())
 
     def previous(self) -> Release:
         """The applied release before the current one: what `rollback` goes back to."""
         current = self.current()
         applied = [r for r in self.all() if r.status == "applied" and (current is None or r.id < current)]
         if not applied:
-            raise NoRelease(f"nothing to roll back to: release {current or '(none)'} is the first one kept")
+            raise NoRelease(
+                f"nothing to roll back to: release {current or '(none)'} is the first one kept", hint=self._list_hint()
+            )
         return applied[-1]
+
+    def _list_hint(self) -> str | None:
+        """Where to see the releases kept: `status` reads a live host only, so a --root tree gets its folder."""
+        if self.host.runs_commands:
+            return None  # NoRelease's own hint: `deploykit status` lists them
+        return f"The releases kept in this --root tree are the folders under {self.state_dir}/releases in it."
 
     def saved_before(self, release: Release) -> dict[str, FileFacts | None]:
         """The files RELEASE replaced, as they were (None: absent), from its before/ copies."""

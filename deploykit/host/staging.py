@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from deploykit.errors import DeployKitError, FileExistsRefused
+from deploykit.errors import DeployKitError, FileExistsRefused, UsageError
 from deploykit.host.base import CommandResult
 from deploykit.host.rooted import RootedHost
 from deploykit.render.bundle import Bundle, RenderedFile
@@ -49,7 +49,14 @@ def _write_atomic(path: Path, file: RenderedFile) -> None:
 
 def diff_tree(bundle: Bundle, root: Path, secret_keys: Sequence[str] = ()) -> list[str]:
     """Unified diff from the files under ROOT to the bundle; empty when equal.
-    Secret values are masked on both sides, so a diff never prints them."""
+    Secret values are masked on both sides, so a diff never prints them.
+    ROOT must be a folder: a missing one is a typo, not an empty tree."""
+    if not root.is_dir():
+        what = "is not a directory" if root.exists() else "does not exist"
+        raise UsageError(
+            f"--diff {root} {what}",
+            hint="Give the root of a tree rendered before (`deploykit render --out DIR`), or / for this machine.",
+        )
     lines: list[str] = []
     for file in bundle:
         lines += masked_diff(file.path, read_text(root / file.relative()), file.content, file.secret, secret_keys)

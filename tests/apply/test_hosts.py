@@ -99,7 +99,7 @@ def test_connect_picks_the_host() -> None:
 
 def test_apply_on_a_staging_root_then_no_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = str(tmp_path / "root")
-    assert main(["apply", "-c", EXAMPLE, "--root", root, "--yes", "--format", "json"]) == 0
+    assert main(["apply", "-c", EXAMPLE, "--root", root, "--create-root", "--yes", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["changed"] and report["ok"] and "systemctl enable --now demo.socket" in report["actions"]
     assert (tmp_path / "root/etc/systemd/system/demo.service").exists()

@@ -45,7 +45,7 @@ def deploykit(*args: str, kill_at: str = "") -> subprocess.CompletedProcess[str]
 def test_a_killed_apply_process_is_undone_and_the_next_one_converges(tmp_path: Path) -> None:
     new = load(project=Path(EXAMPLE), overrides=NEW[1::2]).settings
     first = tmp_path / "first"
-    assert deploykit("apply", "-c", EXAMPLE, "--root", str(first), "--yes").returncode == 0
+    assert deploykit("apply", "-c", EXAMPLE, "--root", str(first), "--create-root", "--yes").returncode == 0
     old_env = (first / "etc/default/demo").read_text()
     for step in STEPS:
         root = tmp_path / step.replace(" ", "-")

@@ -17,7 +17,7 @@ BASE = ["-p", "websocket", "--set", "app.name=demo"]
 
 @pytest.fixture
 def on_fake(host: FakeHost, monkeypatch: pytest.MonkeyPatch) -> FakeHost:
-    monkeypatch.setattr(cli, "connect", lambda root, target: host)
+    monkeypatch.setattr(cli, "connect", lambda root, target, create_root=True: host)
     return host
 
 
@@ -72,7 +72,10 @@ def test_bad_format_or_since_is_a_usage_error(on_fake: FakeHost, capsys: pytest.
     assert code == 2 and "--since 'whenever': not a time" in err
 
 
-def test_status_and_logs_refuse_a_staging_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_and_logs_do_not_offer_a_staging_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """They ask a live host: --root is neither in their help nor accepted (issue 20)."""
     for command in ("status", "logs"):
+        assert run(capsys, command, "--help")[0] == 0
+        assert "--root" not in capsys.readouterr().out
         code, _, err = run(capsys, command, *BASE, "--root", str(tmp_path))
-        assert code == 2 and "--root DIR runs no commands" in err
+        assert code == 2 and "No such option: --root" in err
