@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from deploykit.settings.model import Settings
 
 __all__ = ["Bundle", "DeployKitError", "RenderedFile", "Report", "Settings", "load", "render", "run_checks"]
-__version__ = "0.1.0"
 
 _HOMES = {
     "Bundle": "deploykit.render",
@@ -31,6 +30,10 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # pyproject.toml's version, the one place it is written
+        from importlib.metadata import version
+
+        return version("deploykit")
     if name in _HOMES:
         return getattr(importlib.import_module(_HOMES[name]), name)
     raise AttributeError(f"module 'deploykit' has no attribute {name!r}")
