@@ -152,7 +152,12 @@ def handshake(port: int, deflate: bool) -> tuple[str, str]:
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n".encode()
         )
         data = b""
-        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < 2:
+
+        def whole() -> bool:  # the head and the first (short) frame have arrived
+            frames = data.partition(b"\r\n\r\n")[2]
+            return len(frames) >= 2 and len(frames) >= 2 + (frames[1] & 0x7F)
+
+        while not whole():
             chunk = sock.recv(65536)
             if not chunk:
                 break
