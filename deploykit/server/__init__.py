@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,12 @@ def run(
 
     if settings.reload:
         from deploykit.server.reload import Reloader
+
+        if settings.workers > 1:  # as uvicorn does: reloading serves from one process
+            logging.getLogger("deploykit.error").warning(
+                "deploykit serve: --workers %d is ignored with --reload, which serves from one process",
+                settings.workers,
+            )
 
         return Reloader(settings, build, bind(settings)).run()
     if settings.workers > 1 or os.environ.get("NOTIFY_SOCKET"):

@@ -25,6 +25,37 @@ def _float_or_none(raw: str) -> float | None:
     return None if raw.lower() == NONE else float(raw)
 
 
+#: The words a BOOL flag value may be (uvicorn's, from click), case-insensitive.
+TRUE_WORDS = ("1", "true", "t", "yes", "y", "on")
+FALSE_WORDS = ("0", "false", "f", "no", "n", "off")
+
+
+def _bool(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise argparse.ArgumentTypeError(f"{raw!r} is not a boolean: use true or false (or 1/0, yes/no, on/off)")
+
+
+class _Version(argparse.Action):
+    """`--version`: print deploykit's version (from the package metadata, read only
+    when asked, so starting the server does not pay for importlib.metadata) and exit."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        import platform
+
+        import deploykit
+
+        python = f"{platform.python_implementation()} {platform.python_version()}"
+        print(f"deploykit {deploykit.__version__} ({python}, {platform.system()})")
+        parser.exit()
+
+
 # (flag, argparse kwargs) — every flag maps to the ServerSettings field of the same name.
 FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--host", {"help": "bind address [127.0.0.1]"}),
@@ -34,7 +65,13 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--backlog", {"type": int, "help": "listen backlog [2048]"}),
     ("--loop", {"choices": ["auto", "uvloop", "asyncio"], "help": "event loop [auto]"}),
     ("--http", {"choices": ["auto", "httptools", "h11"], "help": "HTTP parser [auto: httptools]"}),
-    ("--ws", {"choices": ["auto", "websockets", "wsproto", "none"], "help": "WebSocket implementation [auto]"}),
+    (
+        "--ws",
+        {
+            "choices": ["auto", "websockets", "websockets-sansio", "wsproto", "none"],
+            "help": "WebSocket implementation; websockets-sansio is websockets [auto]",
+        },
+    ),
     ("--ws-max-size", {"type": int, "help": "close (1009) on a larger WebSocket message, in bytes [16777216]"}),
     ("--ws-max-queue", {"type": int, "help": "received WebSocket messages held for the app before reading stops [32]"}),
     ("--ws-ping-interval", {"type": _float_or_none, "help": "seconds between keepalive pings, or none [20]"}),
@@ -42,7 +79,13 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
         "--ws-ping-timeout",
         {"type": _float_or_none, "help": "close (1011) when a ping is not answered within N s, or none [20]"},
     ),
-    ("--ws-per-message-deflate", {"action": _BOOL, "help": "negotiate permessage-deflate compression [on]"}),
+    # Takes a value as uvicorn's does (`--ws-per-message-deflate false`); a bare flag still
+    # means true and --no-ws-per-message-deflate false, as before.
+    (
+        "--ws-per-message-deflate",
+        {"type": _bool, "nargs": "?", "const": True, "metavar": "BOOL", "help": "permessage-deflate [true]"},
+    ),
+    ("--reset-contextvars", {"action": _BOOL, "help": "run each request in a fresh contextvars.Context"}),
     ("--lifespan", {"choices": ["auto", "on", "off"], "help": "ASGI lifespan [auto]"}),
     ("--env-file", {"help": "load KEY=VALUE lines into the environment first"}),
     ("--workers", {"type": int, "help": "worker processes [$WEB_CONCURRENCY or 1]"}),
@@ -97,8 +140,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("app", help="the ASGI app as module:attribute")
     p.add_argument("--factory", action="store_true", default=False, help="APP is a factory returning the app")
     p.add_argument("--app-dir", default=None, help="import the app from this directory [.]")
+    p.add_argument("--version", action=_Version, help="print deploykit's version and exit")
     for flag, kwargs in FLAGS:
         p.add_argument(flag, **kwargs)
+        if kwargs.get("type") is _bool:
+            dest = flag[2:].replace("-", "_")
+            p.add_argument("--no-" + flag[2:], dest=dest, action="store_false", help=f"same as {flag} false")
     return p
 
 
@@ -161,6 +208,8 @@ def flags_for(values: Mapping[str, Any]) -> list[str]:
             if value is None:
                 raise ValueError(f"{flag}: None is its default and has no flag")
             argv.append(flag if value else "--no-" + flag[2:])
+        elif kwargs.get("type") is _bool:
+            argv += [flag, "true" if value else "false"]
         elif name == "headers":
             for header, text in value.items():
                 argv += [flag, f"{header}:{text}"]

@@ -46,6 +46,7 @@ class ServerOptions:
     ws_ping_interval: float | None = 20.0
     ws_ping_timeout: float | None = 20.0
     ws_per_message_deflate: bool = True
+    reset_contextvars: bool = False
     ssl_keyfile: str | None = None
     ssl_certfile: str | None = None
     ssl_ca_certs: str | None = None
@@ -73,7 +74,7 @@ SPEC: dict[str, dict[str, Any]] = {
     'backlog': {'ge': 1, 'kind': 'int', 'default': 2048},
     'loop': {'kind': 'choice', 'choices': ('auto', 'uvloop', 'asyncio'), 'default': 'auto'},
     'http': {'kind': 'choice', 'choices': ('auto', 'httptools', 'h11'), 'default': 'auto'},
-    'ws': {'kind': 'choice', 'choices': ('auto', 'websockets', 'wsproto', 'none'), 'default': 'auto'},
+    'ws': {'kind': 'choice', 'choices': ('auto', 'websockets', 'websockets-sansio', 'wsproto', 'none'), 'default': 'auto'},
     'lifespan': {'kind': 'choice', 'choices': ('auto', 'on', 'off'), 'default': 'auto'},
     'env_file': {'optional': True, 'kind': 'str', 'syntax': 'absolute path', 'default': None},
     'root_path': {'optional': False, 'kind': 'str', 'choices': ('',), 'syntax': 'URL path', 'default': ''},
@@ -98,6 +99,7 @@ SPEC: dict[str, dict[str, Any]] = {
     'ws_ping_interval': {'optional': True, 'gt': 0, 'kind': 'float', 'default': 20.0},
     'ws_ping_timeout': {'optional': True, 'gt': 0, 'kind': 'float', 'default': 20.0},
     'ws_per_message_deflate': {'kind': 'bool', 'default': True},
+    'reset_contextvars': {'kind': 'bool', 'default': False},
     'ssl_keyfile': {'optional': True, 'kind': 'str', 'syntax': 'absolute path', 'default': None},
     'ssl_certfile': {'optional': True, 'kind': 'str', 'syntax': 'absolute path', 'default': None},
     'ssl_ca_certs': {'optional': True, 'kind': 'str', 'syntax': 'absolute path', 'default': None},

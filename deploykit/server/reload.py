@@ -52,7 +52,9 @@ class Reloader:
             signal.signal(sig, lambda *_: self.stop.set())
         logger.info("deploykit serve: reloading on changes under %s", ", ".join(map(str, self.dirs)))
         changes = self._changes()
-        next(changes)  # the watcher runs before the app does: no edit falls in between
+        if next(changes, None) is None:  # stopped (SIGTERM) before the watcher began: nothing to stop
+            return 0
+        # The watcher runs before the app does: no edit falls in between.
         self._start()
         for changed in changes:
             logger.info("%s changed; restarting", ", ".join(sorted(changed))[:200])

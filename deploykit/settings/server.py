@@ -31,7 +31,9 @@ class ServerSettings(Model):
     backlog: int = Field(default=2048, ge=1)
     loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     http: Literal["auto", "httptools", "h11"] = "auto"
-    ws: Literal["auto", "websockets", "wsproto", "none"] = "auto"
+    ws: Literal["auto", "websockets", "websockets-sansio", "wsproto", "none"] = Field(
+        default="auto", description="websockets-sansio is an alias of websockets (uvicorn's name for it)"
+    )
     lifespan: Literal["auto", "on", "off"] = "auto"
     env_file: SafePath | None = None
     root_path: Literal[""] | UrlPrefix = ""
@@ -61,6 +63,10 @@ class ServerSettings(Model):
     ws_ping_interval: float | None = Field(default=20.0, gt=0)
     ws_ping_timeout: float | None = Field(default=20.0, gt=0)
     ws_per_message_deflate: bool = True
+    reset_contextvars: bool = Field(
+        default=False,
+        description="each request and WebSocket session runs in a new, empty contextvars.Context",
+    )
     ssl_keyfile: SafePath | None = None
     ssl_certfile: SafePath | None = None
     ssl_ca_certs: SafePath | None = None

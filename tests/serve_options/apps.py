@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 from typing import Any
@@ -21,3 +22,26 @@ async def info(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def make_app() -> Any:
     return info
+
+
+#: Set while the module is imported, i.e. in the context the server then runs in:
+#: every request sees it, unless --reset-contextvars gives each one a fresh context.
+probe: contextvars.ContextVar[str] = contextvars.ContextVar("probe", default="fresh")
+probe.set("inherited")
+
+
+async def context_probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answers the probe's value as seen by this request (HTTP) or session (WebSocket),
+    then sets it, so a later request on the same connection would see a leak."""
+    seen = probe.get()
+    probe.set("set by an earlier request")
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": seen})
+        await send({"type": "websocket.close"})
+    elif scope["type"] == "http":
+        data = json.dumps({"seen": seen}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": data})

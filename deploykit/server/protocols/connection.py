@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 from deploykit.server import logs
 from deploykit.server.config import ServerConfig
-from deploykit.server.protocols.cycle import RequestCycle, status_line
+from deploykit.server.protocols.cycle import RequestCycle, spawner, status_line
 from deploykit.server.protocols.flow import ReadFlow
 from deploykit.server.protocols.proxy import resolve_trusted
 from deploykit.server.protocols.rules import RequestRejected, absolute_target, inspect_head
@@ -70,6 +70,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         self.limit = self.settings.limit_concurrency
         self.trust_proxy = False
         self.upgraded: WebSocketConnection | None = None  # takes the transport once the parser is done
+        self.spawn = spawner(loop, self.settings.reset_contextvars)
 
     # -- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -247,7 +248,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
             cycle.app = _service_unavailable
         else:
             self.state.active_requests += 1
-        self.task = self.loop.create_task(cycle.run())
+        self.task = self.spawn(cycle.run())
 
     def response_done(self, cycle: RequestCycle) -> None:
         state = self.state

@@ -12,8 +12,10 @@ The head is held back and written together with the first body chunk: one
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import http
 import re
+from collections.abc import Callable, Coroutine
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,26 @@ _NO_BODY_STATUS = frozenset({204, 304})
 _LARGE = 65536
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 DISCONNECT: Message = {"type": "http.disconnect"}
+
+
+Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
+
+
+def spawner(loop: asyncio.AbstractEventLoop, reset_contextvars: bool) -> Spawn:
+    """How a connection starts the app for a request (or a WebSocket session).
+
+    By default that is ``loop.create_task``: the task runs in a copy of the context
+    the server runs in, so a ContextVar set before serving (at import, in an app
+    factory) is seen by every request. With --reset-contextvars each task gets a
+    new, empty ``contextvars.Context`` instead. Chosen once per connection, so the
+    default path costs nothing per request."""
+    if not reset_contextvars:
+        return loop.create_task
+
+    def in_fresh_context(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return loop.create_task(coro, context=contextvars.Context())
+
+    return in_fresh_context
 
 
 class ResponseError(RuntimeError):

@@ -29,7 +29,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, Final
 
 from deploykit.server import logs
-from deploykit.server.protocols.cycle import ResponseError
+from deploykit.server.protocols.cycle import ResponseError, spawner
 from deploykit.server.protocols.flow import ReadFlow
 from deploykit.server.protocols.proxy import resolve_trusted
 from deploykit.server.protocols.rules import RequestRejected
@@ -186,7 +186,7 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
         self.state.connections.add(self)
         self.state.active_requests += 1
         self.state.count_request()
-        self.task = self.loop.create_task(self.run())
+        self.task = spawner(self.loop, self.config.settings.reset_contextvars)(self.run())
         if early:
             self.data_received(early)
         if self.state.should_exit:

@@ -28,6 +28,9 @@ ENGINES: Final = {
     "websockets": ("deploykit.server.protocols.ws_websockets", "WebsocketsEngine"),
     "wsproto": ("deploykit.server.protocols.ws_wsproto", "WsprotoEngine"),
 }
+# Other names for an engine: uvicorn calls its sans-I/O websockets engine
+# `websockets-sansio`; the websockets engine here is that one already.
+ALIASES: Final = {"websockets-sansio": "websockets"}
 # A server's own compression settings, the same for both engines: a 4 KiB window
 # (12 bits) and memLevel 5 keep a deflating connection's zlib state near 30 KiB
 # instead of ~300 KiB at zlib's defaults; small messages compress about as well.
@@ -82,7 +85,7 @@ def resolve(name: str) -> str | None:
     if name == "none":
         return None
     if name != "auto":
-        return name
+        return ALIASES.get(name, name)
     for candidate in ("websockets", "wsproto"):
         if importlib.util.find_spec(candidate) is not None:
             return candidate
