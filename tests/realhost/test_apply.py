@@ -225,8 +225,16 @@ def test_an_app_that_cannot_import_is_refused_before_anything_changes(deployed: 
 
 def test_an_apply_killed_after_writing_files_is_undone_and_the_next_one_converges(deployed: Deployed) -> None:
     journal = Path(f"/proc/{deployed.box.leader}/root/var/lib/deploykit/demo/journal.json")
+    # the env file and the site change; the site makes apply run `nginx -t` in "validate on the host", which a
+    # slow nginx wrapper ahead of it on PATH holds open for seconds: the kill lands there, not by a polling race
+    # (on a quiet machine the step took 2 ms and a fresh clone's run never saw it)
+    change = ("--set", "app.env.DEMO_GREETING=after the kill", "--set", 'nginx.client_max_body_size="17m"')
+    slow = "/usr/local/sbin/nginx"
+    deployed.box.run(
+        ["sh", "-c", f"printf '#!/bin/sh\\nsleep 4\\nexec /usr/sbin/nginx \"$@\"\\n' > {slow}; chmod 755 {slow}"]
+    )
     argv = ["sh", "-c", f'echo $$ > /run/apply.pid; exec {TOOL} apply -c {CONFIG} --yes --format json "$@"', "sh",
-            "--set", "app.env.DEMO_GREETING=after the kill"]  # fmt: skip
+            *change]  # fmt: skip
     apply = subprocess.Popen(deployed.box.command(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         step = ""
@@ -234,25 +242,26 @@ def test_an_apply_killed_after_writing_files_is_undone_and_the_next_one_converge
         while step != "validate on the host" and time.monotonic() < deadline and apply.poll() is None:
             with contextlib.suppress(OSError, ValueError):
                 step = json.loads(journal.read_text())["step"]
-            time.sleep(0.005)
+            time.sleep(0.02)
         assert step == "validate on the host", f"never saw the journal reach it: {apply.communicate()}"
         deployed.box.run(["sh", "-c", "kill -KILL $(cat /run/apply.pid)"])
     finally:
+        deployed.box.run(["rm", "-f", slow])
         apply.communicate(timeout=60)
     assert apply.returncode != 0
     # half-changed: the new env file is on disk, the service still runs the old one
     assert "after the kill" in deployed.box.run(["cat", "/etc/default/demo"]).stdout
     assert greeting(deployed) == "hello from deploykit"
     assert journal.exists()
-    shown = deployed.deploykit("plan", "-c", CONFIG, "--set", "app.env.DEMO_GREETING=after the kill")
+    shown = deployed.deploykit("plan", "-c", CONFIG, *change)
     assert shown.returncode == 3 and "pending recovery" in shown.stdout, shown.stdout + shown.stderr
     assert "systemctl restart demo.service" in shown.stdout, shown.stdout
-    code, report = deployed.apply("--set", "app.env.DEMO_GREETING=after the kill")
+    code, report = deployed.apply(*change)
     assert code == 0 and report["changed"], report
     assert report["steps"][0]["name"] == "recover the interrupted apply" and report["steps"][0]["status"] == "ok"
     assert "systemctl restart demo.service" in report["actions"]
     assert greeting(deployed) == "after the kill" and not journal.exists()
-    code, report = deployed.apply("--set", "app.env.DEMO_GREETING=after the kill")
+    code, report = deployed.apply(*change)
     assert code == 0 and report["changed"] is False
     manifests = deployed.box.run(["sh", "-c", "cat /var/lib/deploykit/demo/releases/*/manifest.json"]).stdout
     assert "undone by the next run" in manifests and '"status": "pending"' not in manifests
