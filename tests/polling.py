@@ -22,6 +22,10 @@ from typing import TypeVar
 T = TypeVar("T")
 
 INTERVAL = 0.02
+# How long a test waits for a server it started to listen: a deadline for a server that never comes
+# up, not a speed bound. Under `make test-stress` with other work on the machine (load ~9 on 2 cores)
+# a cold interpreter took over 10 s to import and listen.
+SERVER_START_TIMEOUT = 30.0
 
 
 def wait_for(check: Callable[[], T], timeout: float, what: str | Callable[[], str]) -> T:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port, require
-from tests.polling import wait_for
+from tests.polling import SERVER_START_TIMEOUT, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.serve_options.apps:info"
@@ -43,7 +43,7 @@ class Proc:
                 return False
             return True
 
-        wait_for(accepting, 10, lambda: "the server to accept connections: " + self.log())
+        wait_for(accepting, SERVER_START_TIMEOUT, lambda: "the server to accept connections: " + self.log())
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -197,7 +197,7 @@ def test_python_api(tmp_path: Path) -> None:
         except OSError:
             return None
 
-    assert wait_for(answer, 10, "the server started by run() to answer") == 200
+    assert wait_for(answer, SERVER_START_TIMEOUT, "the server started by run() to answer") == 200
     assert proc.wait(10) == 0
 
 

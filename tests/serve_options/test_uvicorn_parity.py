@@ -26,7 +26,7 @@ from deploykit.errors import DeployKitError
 from deploykit.server.command import flag_options, flags_for, options, parser
 from deploykit.server.options import validate
 from deploykit.server.protocols import ws_engines
-from tests.polling import wait_for
+from tests.polling import SERVER_START_TIMEOUT, wait_for
 from tests.serve_options.test_options import Proc, serve  # noqa: F401  # serve is a fixture
 
 PROBE = "tests.serve_options.apps:context_probe"
@@ -221,6 +221,10 @@ def test_reload_with_workers_warns(
 ) -> None:
     proc = serve("--reload", "--reload-dir", str(tmp_path), "--workers", workers)
     proc.wait_ready()
-    wait_for(lambda: "reloading on changes" in proc.log(), 10, lambda: "the reloader to start: " + proc.log())
+    wait_for(
+        lambda: "reloading on changes" in proc.log(),
+        SERVER_START_TIMEOUT,
+        lambda: "the reloader to start: " + proc.log(),
+    )
     assert ("--workers 2 is ignored with --reload" in proc.log()) is warned
     assert proc.stop() == 0

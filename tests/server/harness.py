@@ -32,11 +32,11 @@ from types import TracebackType
 from typing import Protocol
 
 from tests.conftest import free_port
-from tests.polling import wait_for
+from tests.polling import SERVER_START_TIMEOUT, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = os.environ.get("SERVE_TEST_TARGET", "deploykit")
-START_TIMEOUT = 10.0
+START_TIMEOUT = SERVER_START_TIMEOUT
 STOP_TIMEOUT = 10.0
 
 # deploykit flags uvicorn does not have: dropped when SERVE_TEST_TARGET=uvicorn (value-taking ones with their value).
