@@ -387,11 +387,15 @@ class Server:
         return self
 
     def _workers(self) -> int:
-        """Workers to wait for under Gunicorn: a TERM that reaches a worker Gunicorn is
-        still forking can be lost (Gunicorn's race), so tests signal only a settled arbiter."""
-        if TARGET != "gunicorn" or "-w" not in self.argv:  # a test may start `deploykit serve` itself
-            return 0
-        return int(self.argv[self.argv.index("-w") + 1])
+        """Workers to wait for, each logging its own "listening on" line. The socket accepts as soon as
+        the supervisor (or Gunicorn's arbiter) binds, before any worker has imported the app: a first
+        request then waits in the backlog and, under load, past its read deadline (make test-stress
+        saw 3 s go by). And a TERM that reaches a worker Gunicorn is still forking can be lost
+        (Gunicorn's race), so tests signal only a settled arbiter."""
+        for flag in ("-w", "--workers"):  # a test may start `deploykit serve` itself, with neither
+            if flag in self.argv:
+                return int(self.argv[self.argv.index(flag) + 1])
+        return 0
 
     def connect(self, timeout: float = 3.0) -> RawConn:
         self.wait_ready()
