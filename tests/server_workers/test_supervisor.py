@@ -130,6 +130,24 @@ def test_max_requests_recycles_workers_without_failures(supervised: Callable[...
     assert "exited after serving its request limit" in server.log()
 
 
+def test_workers_start_side_by_side(tmp_path: Path) -> None:
+    # Each worker's startup waits for all four to have begun theirs: started one after another,
+    # the first never finishes, and the supervisor stops with "workers keep failing at start-up".
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = {**os.environ, "BARRIER_DIR": str(barrier), "BARRIER_COUNT": "4"}
+    argv = [sys.executable, "-m", "deploykit", "serve", "tests.server_workers.apps:barrier", "--workers", "4"]
+    port, log = free_port(), tmp_path / "serve.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([*argv, "--port", str(port)], cwd=ROOT, env=env, stderr=err)
+    try:
+        wait_for(lambda: proc.poll() is not None or answers(port), 60, "the four workers to start")
+        assert proc.poll() is None, log.read_text()
+        assert len(list(barrier.iterdir())) == 4
+    finally:
+        kill_tree(proc)
+
+
 def test_failing_startup_stops_the_supervisor(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "deploykit", "serve", "tests.server.apps:lifespan_fail", "--workers", "2"]
     proc = subprocess.run([*argv, "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=60)
