@@ -83,7 +83,7 @@ docs-serve: setup
 # venv's pip installs into it) and nothing is byte-compiled: ~10 s of CPU in all.
 WHEEL_VENV := .cache/wheel-venv
 dist: setup
-	rm -rf dist $(WHEEL_VENV)
+	rm -rf build dist $(WHEEL_VENV)  # build/: setuptools would reuse stale copies from it
 	$(BIN)/python -m build --no-isolation --sdist --wheel --outdir dist . >/dev/null
 	$(BIN)/twine check --strict dist/*
 	$(PYTHON) -m venv --without-pip $(WHEEL_VENV)
