@@ -7,13 +7,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck unit workers test-fleet test-fleet-mutants test-stress bench setup system-packages clean
+.PHONY: run test lint typecheck unit workers test-fleet test-fleet-mutants test-stress bench setup system-packages clean docs docs-serve dist
 
 setup: $(STAMP) system-packages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# the distribution was called "deploykit" before it became deploykit-asgi: drop that copy
+	$(BIN)/python -m pip uninstall --quiet --yes deploykit 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -67,7 +69,28 @@ test-fleet: setup
 test-fleet-mutants: setup
 	$(BIN)/python molecule/mutants.py
 
-test: lint typecheck unit workers test-fleet
+# The docs site (docs/, mkdocs.yml) into site/; --strict turns every warning (a broken link, a
+# missing page) into a failure. The generated pages' staleness is tests/docs' job.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs-serve: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+# The distribution: sdist + wheel, twine's metadata check, then the wheel alone in a clean venv
+# (its dependencies resolved from the wheel's metadata, from pip's cache or PyPI) where
+# `deploykit --version` must run outside the checkout. The venv gets no pip of its own (the dev
+# venv's pip installs into it) and nothing is byte-compiled: ~10 s of CPU in all.
+WHEEL_VENV := .cache/wheel-venv
+dist: setup
+	rm -rf build dist $(WHEEL_VENV)  # build/: setuptools would reuse stale copies from it
+	$(BIN)/python -m build --no-isolation --sdist --wheel --outdir dist . >/dev/null
+	$(BIN)/twine check --strict dist/*
+	$(PYTHON) -m venv --without-pip $(WHEEL_VENV)
+	$(BIN)/python -m pip --python $(WHEEL_VENV)/bin/python install --quiet --no-compile dist/*.whl
+	cd / && $(CURDIR)/$(WHEEL_VENV)/bin/deploykit --version | grep -E '^deploykit [0-9]'
+
+test: lint typecheck unit docs dist workers test-fleet
 
 # Not part of `make test` (slow): the timing-sensitive suites (tests/server in its three passes as
 # `unit` and `workers` run it, tests/server_workers, server_ws, apply, up) STRESS_ROUNDS times in a row
@@ -83,4 +106,4 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .stress
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .stress site dist $(WHEEL_VENV)

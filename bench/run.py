@@ -604,7 +604,7 @@ def _cell(side: SideResult, value: str | None) -> str:
 def _tool_versions(cfg: Config) -> dict[str, str]:
     code = (
         "import importlib.metadata as m\n"
-        "for name in ('uvicorn', 'httptools', 'uvloop', 'h11', 'deploykit'):\n"
+        "for name in ('uvicorn', 'httptools', 'uvloop', 'h11', 'deploykit-asgi'):\n"
         "    try: print(name, m.version(name))\n"
         "    except m.PackageNotFoundError: print(name, 'not installed')\n"
     )
@@ -683,7 +683,7 @@ def render(
         f"- other load, 1 s sampled with nothing of ours running (busy incl. steal): before the run "
         f"{_busy_note(cfg.busy_before)}; after {_busy_note(cfg.busy_after)}",
         f"- Python {versions['python']}, uvicorn {versions.get('uvicorn')}, httptools {versions.get('httptools')}, "
-        f"uvloop {versions.get('uvloop')}, h11 {versions.get('h11')}, deploykit {versions.get('deploykit')} "
+        f"uvloop {versions.get('uvloop')}, h11 {versions.get('h11')}, deploykit {versions.get('deploykit-asgi')} "
         f"(git {_git_revision()})",
         f"- wrk: `{wrk_get}`; echo adds `-s post.lua` (`{wrk_post}`), post.lua: "
         f'`wrk.method = "POST"; wrk.body = string.rep("x", {ECHO_SIZE}); '

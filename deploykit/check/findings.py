@@ -15,6 +15,8 @@ class Finding:
     message: str
     file: str | None = None
     hint: str | None = None
+    #: A stable name for the kind of finding (doctor's: each has an entry in docs/troubleshooting.md).
+    code: str | None = None
 
     @property
     def counts(self) -> bool:

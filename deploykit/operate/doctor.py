@@ -38,19 +38,31 @@ def socket_findings(
     """Whether nginx's worker user can connect to the app's socket (MODE: the rendered SocketMode)."""
     recreate = f"systemctl restart {' '.join(filter(None, (units.socket, units.service)))}"
     if stat is None:
-        return [Finding("socket", "error", f"{path} does not exist", path, f"{recreate} creates it")]
+        return [
+            Finding("socket", "error", f"{path} does not exist", path, f"{recreate} creates it", code="socket-missing")
+        ]
     if stat.kind != "socket":
-        return [Finding("socket", "error", f"{path} is a {stat.kind}, not a socket", path, f"remove it; {recreate}")]
+        return [
+            Finding(
+                "socket",
+                "error",
+                f"{path} is a {stat.kind}, not a socket",
+                path,
+                f"remove it; {recreate}",
+                code="socket-not-a-socket",
+            )
+        ]
     if user_groups is None:
         hint = "set nginx.user to the user of nginx's workers (the `user` line of nginx.conf)"
-        return [Finding("socket", "error", f"nginx.user {user!r} does not exist on the host", path, hint)]
+        message = f"nginx.user {user!r} does not exist on the host"
+        return [Finding("socket", "error", message, path, hint, code="socket-nginx-user-missing")]
     if can_connect(stat, user, user_groups):
         return []
     who = f"nginx (user {user}, groups {' '.join(sorted(user_groups))})"
     shown = f"{stat.mode:04o} {stat.owner}:{stat.group}"
     message = f"{who} cannot connect to {path}: it is {shown}; nginx answers 502 (connect() failed: Permission denied)"
     hint = f"chown root:{user} {path} && chmod {mode} {path} fixes it now; {recreate} recreates it as rendered"
-    return [Finding("socket", "error", message, path, hint)]
+    return [Finding("socket", "error", message, path, hint, code="socket-permission")]
 
 
 def port_findings(port: int, found: list[Listener]) -> list[Finding]:
@@ -63,6 +75,7 @@ def port_findings(port: int, found: list[Listener]) -> list[Finding]:
                 f"nothing listens on port {port}",
                 None,
                 "systemctl start nginx; `journalctl -u nginx -n 20` says why it stopped",
+                code="port-nothing-listens",
             )
         ]
     findings = []
@@ -75,6 +88,7 @@ def port_findings(port: int, found: list[Listener]) -> list[Finding]:
                     f"port {port} is held by a process ss cannot name",
                     None,
                     "run deploykit doctor as root to see which",
+                    code="port-unnamed-holder",
                 )
             )
         elif set(names) != {"nginx"}:
@@ -86,6 +100,7 @@ def port_findings(port: int, found: list[Listener]) -> list[Finding]:
                     f"port {port} is held by {who}, not nginx",
                     None,
                     "stop it (systemctl disable --now <its unit>) or set nginx.listen to a free port, then apply",
+                    code="port-held-by-other",
                 )
             )
     return findings
@@ -99,9 +114,10 @@ def unit_findings(states: dict[str, str], journals: dict[str, str], idle_ok: set
             log = journals.get(unit, "").strip()
             message = f"{unit} has failed" + (f"; its last log lines:\n{log}" if log else "")
             hint = f"fix the cause, then systemctl reset-failed {unit} && systemctl start {unit}"
-            findings.append(Finding("units", "error", message, None, hint))
+            findings.append(Finding("units", "error", message, None, hint, code="unit-failed"))
         elif state not in ("active", "reloading", "activating") and not (state == "inactive" and unit in idle_ok):
-            findings.append(Finding("units", "error", f"{unit} is {state}", None, f"systemctl start {unit}"))
+            hint = f"systemctl start {unit}"
+            findings.append(Finding("units", "error", f"{unit} is {state}", None, hint, code="unit-not-running"))
     return findings
 
 
@@ -124,6 +140,7 @@ def disk_findings(usage: Iterable[tuple[str, DiskUsage]]) -> list[Finding]:
                     f"{mount} is {disk.percent}% full ({free})",
                     None,
                     "free space: journalctl --vacuum-size=200M, apt-get clean, old logs; fewer deploy.keep_releases",
+                    code="disk-full",
                 )
             )
     return findings
@@ -132,12 +149,14 @@ def disk_findings(usage: Iterable[tuple[str, DiskUsage]]) -> list[Finding]:
 def clock_findings(ntp: CommandResult, container: bool) -> list[Finding]:
     """``timedatectl show -p NTPSynchronized --value``; a container shares its machine's clock."""
     if ntp.returncode == 127:
-        return [Finding("clock", "info", "clock synchronisation unknown: timedatectl is not installed")]
+        message = "clock synchronisation unknown: timedatectl is not installed"
+        return [Finding("clock", "info", message, code="clock-timedatectl-missing")]
     answer = ntp.stdout.strip()
     if ntp.ok and answer == "yes":
         return []
     if not ntp.ok:
-        return [Finding("clock", "info", f"clock synchronisation unknown: timedatectl: {ntp.output()}")]
+        message = f"clock synchronisation unknown: timedatectl: {ntp.output()}"
+        return [Finding("clock", "info", message, code="clock-unknown")]
     if container:
         return [
             Finding(
@@ -146,6 +165,7 @@ def clock_findings(ntp: CommandResult, container: bool) -> list[Finding]:
                 "the clock is not NTP-synchronised here; a container shares the clock of the machine that runs it",
                 None,
                 "check NTP on that machine",
+                code="clock-container",
             )
         ]
     return [
@@ -155,6 +175,7 @@ def clock_findings(ntp: CommandResult, container: bool) -> list[Finding]:
             "the clock is not NTP-synchronised",
             None,
             "timedatectl set-ntp true (systemd-timesyncd), or install chrony; TLS, tokens and log times depend on it",
+            code="clock-not-synchronised",
         )
     ]
 
@@ -173,6 +194,7 @@ def drift_findings(release: Release | None, on_host: dict[str, FileFacts | None]
                 "no release recorded: this stack was not installed by deploykit apply",
                 None,
                 "deploykit apply",
+                code="drift-no-release",
             )
         ]
     findings = []
@@ -186,6 +208,7 @@ def drift_findings(release: Release | None, on_host: dict[str, FileFacts | None]
                     f"{path} was deleted since release {release.id}",
                     path,
                     "deploykit apply puts it back",
+                    code="drift-file-deleted",
                 )
             )
         elif _sha(facts.content) != entry["sha256"]:
@@ -196,6 +219,7 @@ def drift_findings(release: Release | None, on_host: dict[str, FileFacts | None]
                     f"{path} was changed on the host since release {release.id} (edited by hand?)",
                     path,
                     "move the change into deploykit.toml; `deploykit plan` shows it, `deploykit apply` replaces it",
+                    code="drift-file-changed",
                 )
             )
         elif facts.mode != entry["mode"]:
@@ -206,6 +230,7 @@ def drift_findings(release: Release | None, on_host: dict[str, FileFacts | None]
                     f"{path} is mode {facts.mode:04o}, release {release.id} installed {entry['mode']:04o}",
                     path,
                     "deploykit apply resets it",
+                    code="drift-mode-changed",
                 )
             )
     return findings + pending_findings(release, rendered)
@@ -226,6 +251,7 @@ def pending_findings(release: Release, rendered: Bundle) -> list[Finding]:
             f"from release {release.id}: {', '.join(changed)}",
             None,
             "run deploykit plan to see them, deploykit apply to install them",
+            code="drift-pending-changes",
         )
     ]
 
@@ -252,7 +278,8 @@ class Doctor:
         for port in ports:
             result = self.host.run(["ss", "-ltnpH", f"sport = :{port}"])
             if result.returncode == 127:
-                return [Finding("port", "info", "ss is not installed on the host; ports not checked")]
+                message = "ss is not installed on the host; ports not checked"
+                return [Finding("port", "info", message, code="port-ss-missing")]
             findings += port_findings(port, listeners(result.stdout))
         return findings
 
@@ -282,17 +309,27 @@ class Doctor:
                     f"{tls.certificate} does not exist on the host",
                     tls.certificate,
                     "issue it (e.g. certbot certonly --webroot) or fix nginx.tls.certificate",
+                    code="certificate-missing",
                 )
             ]
         if which("openssl") is None:
-            return [Finding("certificate", "info", "openssl is not installed here; the certificate was not checked")]
+            message = "openssl is not installed here; the certificate was not checked"
+            return [Finding("certificate", "info", message, code="certificate-openssl-missing")]
         fd, copy = tempfile.mkstemp(prefix="deploykit-doctor-", suffix=".pem")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(facts.content)
             found = certificate_expiry(copy, tls.certificate, tls.certificate, check="certificate")
+            hint = "renew it (certbot renew), then systemctl reload nginx"
             return [
-                Finding(f.check, f.severity, f.message, f.file, "renew it (certbot renew), then systemctl reload nginx")
+                Finding(
+                    f.check,
+                    f.severity,
+                    f.message,
+                    f.file,
+                    hint,
+                    code="certificate-expired" if f.severity == "error" else "certificate-expiring",
+                )
                 for f in found
             ]
         finally:
@@ -304,7 +341,8 @@ class Doctor:
         for path in paths:
             result = self.host.run(["df", "-P", path])
             if result.returncode == 127:
-                return [Finding("disk", "info", "df is not installed on the host; disk space not checked")]
+                message = "df is not installed on the host; disk space not checked"
+                return [Finding("disk", "info", message, code="disk-df-missing")]
             usage += [(path, disk) for disk in disk_usage(result.stdout)]
         return disk_findings(usage)
 
@@ -320,20 +358,23 @@ class Doctor:
             release = store.get(current) if current else None
         except NoRelease as exc:
             return [Finding("drift", "error", f"{exc}, though {store.state_dir}/current names it", None,
-                            "deploykit apply records a new release")]  # fmt: skip
+                            "deploykit apply records a new release", code="drift-current-missing")]  # fmt: skip
         on_host = {e["path"]: self.host.read(e["path"]) for e in (release.files if release else [])}
         return self.interrupted(store) + drift_findings(release, on_host, render(self.settings))
 
     def interrupted(self, store: ReleaseStore) -> list[Finding]:
         """An apply killed half-way (its journal), and release folders that are skipped."""
-        found = [Finding("releases", "warning", w, None, "inspect, then remove that folder") for w in store.scan()[1]]
+        hint = "inspect, then remove that folder"
+        found = [Finding("releases", "warning", w, None, hint, code="releases-skipped") for w in store.scan()[1]]
         try:
             journal = journals.read(self.host, store.state_dir)
         except DeployKitError as exc:
-            return [*found, Finding("drift", "error", str(exc), journals.path(store.state_dir), exc.hint)]
+            where = journals.path(store.state_dir)
+            return [*found, Finding("drift", "error", str(exc), where, exc.hint, code="drift-journal-unreadable")]
         if journal is not None:
             found.append(Finding("drift", "error", journal.describe(), journals.path(store.state_dir),
-                                 "deploykit apply undoes it first, then applies"))  # fmt: skip
+                                 "deploykit apply undoes it first, then applies",
+                                 code="drift-interrupted-apply"))  # fmt: skip
         return found
 
     def checks(self) -> list[tuple[str, Callable[[], list[Finding]], bool]]:

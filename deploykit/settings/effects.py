@@ -1,4 +1,4 @@
-"""Where each setting acts, for the README's reference and the field-walk test.
+"""Where each setting acts, for the settings reference (docs/reference/settings.md) and the field-walk test.
 
 Almost every field changes a rendered file (tests/render/test_every_setting.py
 proves it by walking the model). The few that act only later, in `check`,

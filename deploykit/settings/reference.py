@@ -1,5 +1,6 @@
-"""The settings reference table in README.md, generated from the model
-(a test keeps the README's copy identical): `python -m deploykit.settings.reference`."""
+"""The settings reference table, generated from the model: the docs site's
+docs/reference/settings.md holds it (`python -m deploykit.docs` writes the page,
+tests/docs fails while it is stale); `python -m deploykit.settings.reference` prints the table."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import types
 import typing
 from typing import Any
 
+import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
@@ -54,6 +56,32 @@ def _type(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
+_BOUNDS = (
+    (annotated_types.Ge, "ge", "≥"),
+    (annotated_types.Gt, "gt", ">"),
+    (annotated_types.Le, "le", "≤"),
+    (annotated_types.Lt, "lt", "<"),
+    (annotated_types.MinLen, "min_length", "at least"),
+    (annotated_types.MaxLen, "max_length", "at most"),
+)
+
+
+def _escape(text: str) -> str:
+    """A table cell's text: no cell break, and `<app>` shown, not read as an HTML tag."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _constraint(metadata: list[Any]) -> str:
+    """The field's numeric bounds and length limits, as "≥ 1, ≤ 512"."""
+    parts = []
+    for item in metadata:
+        for kind, attribute, sign in _BOUNDS:
+            if isinstance(item, kind):
+                unit = " items" if attribute.endswith("length") else ""
+                parts.append(f"{sign} {getattr(item, attribute)}{unit}")
+    return ", ".join(parts)
+
+
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     for candidate in (annotation, *typing.get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
@@ -69,20 +97,22 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             suffix = "[]." if typing.get_origin(field.annotation) is tuple else "."
             if suffix == "[].":
                 where = acts_in(f"{prefix}{name}")
-                rows.append(
-                    f"| `{prefix}{name}` | list of tables | {_default(field)} | {where} | {field.description or ''} |"
-                )
+                note = _escape(field.description or "")
+                cells = [f"`{prefix}{name}`", "list of tables", _default(field), _constraint(field.metadata)]
+                rows.append("| " + " | ".join([*cells, _escape(where), note]) + " |")
             rows += _rows(sub, f"{prefix}{name}{suffix}")
             continue
         label = next((m.label for m in field.metadata if isinstance(m, Syntax)), None)
         kind = label or _type(field.annotation)
-        note = (field.description or "").replace("|", "\\|")
-        rows.append(f"| `{prefix}{name}` | {kind} | {_default(field)} | {acts_in(prefix + name)} | {note} |")
+        note = _escape(field.description or "")
+        cells = [f"`{prefix}{name}`", kind, _default(field), _constraint(field.metadata)]
+        rows.append("| " + " | ".join([*cells, _escape(acts_in(prefix + name)), note]) + " |")
     return rows
 
 
 def reference_markdown() -> str:
-    lines = ["| setting | type | default | acts in | note |", "|---|---|---|---|---|", *_rows(Settings, "")]
+    header = "| setting | type | default | constraint | acts in | note |"
+    lines = [header, "|---|---|---|---|---|---|", *_rows(Settings, "")]
     return "\n".join(lines) + "\n"
 
 

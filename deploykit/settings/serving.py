@@ -4,7 +4,7 @@ Every ServerSettings field reaches the deployed process, or is refused when
 set to anything but its default. The tables below are the one place that says
 which; ``Settings`` calls ``refusals`` when it validates, ``render/`` reads
 the same tables to build the serve command line, Gunicorn's conf.py and
-``$DEPLOYKIT_SERVE_ARGS``, and the README's reference prints them.
+``$DEPLOYKIT_SERVE_ARGS``, and the settings reference (docs/reference/settings.md) prints them.
 
 - serve mode: every field not refused becomes a `deploykit serve` flag in
   ExecStart (non-default values only; the server's defaults are the model's).

@@ -141,7 +141,7 @@ def matching(pattern: str, what: str) -> Callable[[str], str]:
     return check
 
 
-#: label -> check; the label also names the type in the README's settings reference.
+#: label -> check; the label also names the type in the settings reference (docs/reference/settings.md).
 CHECKS: dict[str, Callable[[str], str]] = {
     "nginx token": nginx_token,
     "absolute path": safe_path,

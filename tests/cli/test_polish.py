@@ -36,9 +36,9 @@ def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 
 
 def test_version_comes_from_the_package_metadata(capsys: pytest.CaptureFixture[str]) -> None:
-    assert version() == metadata.version("deploykit")
+    assert version() == metadata.version("deploykit-asgi")
     code, out, _ = run(capsys, "--version")
-    assert code == 0 and out == f"deploykit {metadata.version('deploykit')}\n"
+    assert code == 0 and out == f"deploykit {metadata.version('deploykit-asgi')}\n"
 
 
 def test_the_installed_command_prints_its_version(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ CONFIG = "/mnt/stage/deploykit.toml"
 #: deploykit's own venv on the host, from the staged wheels (the container has no network).
 INSTALL_TOOL = (
     "python3 -m venv /opt/deploykit\n"
-    "/opt/deploykit/bin/pip install --quiet --no-index --find-links /mnt/stage/wheels deploykit\n"
+    "/opt/deploykit/bin/pip install --quiet --no-index --find-links /mnt/stage/wheels deploykit-asgi\n"
 )
 
 
