@@ -81,19 +81,28 @@ def _component(text: str, low: int, high: int, what: str, seconds: bool = False)
             number = found.group(key)
             if number is not None and not low <= int(number) <= high:
                 raise ValueError(f"{what} {number} is outside {low}..{high}")
+        if found.group("b") is not None and int(found.group("b")) < int(found.group("a")):
+            raise ValueError(f"{what} range {part!r} runs backwards")
         step = found.groupdict().get("step")
         if step is not None and int(step) == 0:
             raise ValueError(f"{what} {part!r}: a repetition of 0 never advances")
 
 
 def _weekdays(text: str) -> None:
+    """A comma list of days and ranges (Mon..Fri or Mon-Fri), each range forwards."""
     for part in text.split(","):
-        for day in part.split(".."):
+        days = part.split("..") if ".." in part else part.split("-")
+        if len(days) > 2:
+            raise ValueError(f"{part!r} is not a weekday or a range of two")
+        for day in days:
             if day.lower() not in _DAY_NAMES:
                 raise ValueError(
                     f"{day!r} is neither a weekday (Mon, Tue, ... or Monday, ...) "
                     f"nor a shorthand ({', '.join(sorted(_SHORTHANDS))})"
                 )
+        first, last = (_DAYS.index(d[:3].lower()) for d in (days[0], days[-1]))
+        if first > last:
+            raise ValueError(f"{part!r} runs backwards (weeks start on Monday)")
 
 
 def _date(text: str) -> None:
