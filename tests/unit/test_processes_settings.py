@@ -23,6 +23,8 @@ def load_toml(tmp_path: Path, text: str) -> object:
     return load(project=project, environ={}).settings
 
 
+WORKER = '[processes.worker]\ncommand = "x"\n'
+NIGHTLY = '[timers.nightly]\ncommand = "x"\n'
 #: (TOML after [app], the one problem expected: "deploykit.toml: <field>..." and a piece of the reason)
 REFUSED = [
     ("[processes.worker]\ncommand = 3\n", "processes.worker.command = 3: must be a string (a shell line) or a list"),
@@ -31,12 +33,12 @@ REFUSED = [
     ('[processes.worker]\ncommand = ""\n', "processes.worker.command = '': must not be empty"),
     ("[processes.worker]\ncommand = []\n", "processes.worker.command = []: must not be empty"),
     ('[processes.worker]\ncommand = ["", "x"]\n', "processes.worker.command = ['', 'x']: must not be empty"),
-    ('[processes.worker]\ncommand = "celery\\nworker"\n', "processes.worker.command = 'celery\\nworker': contains a newline"),
+    ('[processes.worker]\ncommand = "a\\nb"\n', "processes.worker.command = 'a\\nb': contains a newline"),
     ('[processes.worker]\ncommand = ["a\\u2028b"]\n', "processes.worker.command = ['a\\u2028b']: contains U+2028"),
-    ('[processes.worker]\ncommand = "x"\ninstances = 0\n', "processes.worker.instances = 0: Input should be greater than or equal to 1"),
-    ('[processes.worker]\ncommand = "x"\ninstances = -2\n', "processes.worker.instances = -2: Input should be greater"),
-    ('[processes.worker]\ncommand = "x"\ninstances = "two"\n', "processes.worker.instances = 'two': Input should be a valid integer"),
-    ('[processes.worker]\ncommand = "x"\nuser = "root"\n', "processes.worker.user = 'root': unknown setting"),
+    (f"{WORKER}instances = 0\n", "processes.worker.instances = 0: Input should be greater than or equal to 1"),
+    (f"{WORKER}instances = -2\n", "processes.worker.instances = -2: Input should be greater"),
+    (f'{WORKER}instances = "two"\n', "processes.worker.instances = 'two': Input should be a valid integer"),
+    (f'{WORKER}user = "root"\n', "processes.worker.user = 'root': unknown setting"),
     ('[processes."a.b"]\ncommand = "x"\n', "processes.a.b = 'a.b': must be a unit name part"),
     ('[processes."w@1"]\ncommand = "x"\n', "must be a unit name part"),
     ('[processes."-w"]\ncommand = "x"\n', "must be a unit name part"),
@@ -46,14 +48,15 @@ REFUSED = [
      "timers.worker: timers.worker would install demo-worker.service, which processes.worker already names"),
     ('[paths]\nservice_unit = "/etc/systemd/system/demo-web.service"\n[processes.web]\ncommand = "x"\n',
      "processes.web: processes.web would install demo-web.service, which paths.service_unit already names"),
-    ('[paths]\nsocket_unit = "/etc/systemd/system/demo-tick.timer"\n[timers.tick]\ncommand = "x"\non_calendar = "daily"\n',
+    ('[paths]\nsocket_unit = "/etc/systemd/system/demo-tick.timer"\n'
+     '[timers.tick]\ncommand = "x"\non_calendar = "daily"\n',
      "timers.tick: timers.tick would install demo-tick.timer, which paths.socket_unit already names"),
     ('[timers.nightly]\ncommand = "x"\non_calendar = "bogus"\n',
      "timers.nightly.on_calendar = 'bogus': 'bogus' is neither a weekday"),
-    ('[timers.nightly]\ncommand = "x"\non_calendar = "25:00"\n', "timers.nightly.on_calendar = '25:00': hour 25 is outside 0..23"),
+    (f'{NIGHTLY}on_calendar = "25:00"\n', "timers.nightly.on_calendar = '25:00': hour 25 is outside 0..23"),
     ('[timers.nightly]\ncommand = "x"\non_calendar = "daily\\nOnCalendar=hourly"\n', "timers.nightly.on_calendar = "),
     ('[timers.nightly]\ncommand = "x"\non_calendar = ""\n', "timers.nightly.on_calendar = '': must not be empty"),
-    ('[timers.nightly]\ncommand = "x"\non_calendar = 3\n', "timers.nightly.on_calendar = 3: Input should be a valid string"),
+    (f"{NIGHTLY}on_calendar = 3\n", "timers.nightly.on_calendar = 3: Input should be a valid string"),
     ('[timers.nightly]\ncommand = "x"\n', "timers.nightly.on_calendar: required, but no source sets it"),
     ('[timers.nightly]\non_calendar = "daily"\n', "timers.nightly.command: required, but no source sets it"),
     ('[timers.nightly]\ncommand = 1.5\non_calendar = "daily"\n', "timers.nightly.command = 1.5: must be a string"),
