@@ -249,11 +249,18 @@ def groups(settings: Settings) -> dict[str, UnitGroup]:
 
 
 def collisions(settings: Settings) -> list[tuple[str, str, str]]:
-    """(unit file, field, the field or app unit it collides with) for each unit name used twice."""
+    """(unit, field, the field or app unit it collides with) for each unit name, or name stem, used
+    twice: a process and a timer of one name would share <app>-<name>.service, or (with instances)
+    the stem <app>-<name> that groups a process's or timer's units."""
     service, socket = app_units(settings)
     owner = {service: "paths.service_unit", **({socket: "paths.socket_unit"} if socket else {})}
+    stems = {PurePosixPath(name).stem: field for name, field in owner.items()}
     found = []
     for field, group in groups(settings).items():
+        if group.stem in stems:
+            found.append((f"{group.stem}.*", field, stems[group.stem]))
+            continue
+        stems[group.stem] = field
         for name in group.files:
             if name in owner:
                 found.append((name, field, owner[name]))
