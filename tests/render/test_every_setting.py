@@ -284,3 +284,12 @@ def test_a_field_without_effect_fails_the_walk(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(systemd, "serve_values", lambda s: {k: v for k, v in real(s).items() if k != "root_path"})
     with pytest.raises(AssertionError, match="server.root_path"):
         test_every_setting_changes_the_bundle_or_is_refused("serve", "server.root_path")
+
+
+def test_a_process_field_without_effect_fails_the_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard reaches into tables of models: a process command that renders nothing is caught."""
+    from deploykit.settings import processes
+
+    monkeypatch.setattr(processes, "argv", lambda command: ["/bin/true"])
+    with pytest.raises(AssertionError, match=r"processes\{\}.command"):
+        test_every_setting_changes_the_bundle_or_is_refused("serve", "processes{}.command")
