@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 MARKER = "X-Deploykit-App"
 #: after the venv's bin, the search path of a process's or timer's command (as for deploy hooks)
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
-UNIT_SUFFIXES = (".service", ".timer", ".target")
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
