@@ -7,6 +7,14 @@ the service when its unit or environment changed (HUP does not re-read
 either), reload it when only Gunicorn's conf changed, start it when it is not
 running, and reload nginx when its site changed. When an earlier apply was killed, the
 state planned from is the host after its undo, which runs first (``recovery``).
+
+Processes and timers (settings/processes.py names their units): the units of one
+deleted from the settings are stopped and disabled (``disable --now``), then their
+files removed, before the ``daemon-reload``; after the app's service, each new
+group is enabled and started, a process whose units or the env file changed is
+restarted (a target by stop + start: its instances are PartOf= it, and a restart
+would keep ones it no longer wants), a timer whose units changed is restarted,
+and a stopped one is started. New app code restarts the processes too (apply).
 """
 
 from __future__ import annotations
@@ -15,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
-from deploykit.facts import HostState
-from deploykit.render.bundle import Bundle, Kind, RenderedFile
+from deploykit.facts import HostState, bundle_workers, worker_groups
+from deploykit.render.bundle import UNIT_KINDS, Bundle, Kind, RenderedFile
 from deploykit.render.envfile import masked_diff
 from deploykit.settings.model import Settings
+from deploykit.settings.processes import UnitGroup
 
 
 @dataclass(frozen=True)
@@ -43,8 +52,18 @@ class LinkSite:
 
 
 @dataclass(frozen=True)
+class RemoveFile:
+    """A unit file of a process or timer deleted from the settings (after its units stopped)."""
+
+    path: str
+
+    def describe(self) -> str:
+        return f"remove {self.path}"
+
+
+@dataclass(frozen=True)
 class Systemctl:
-    verb: Literal["daemon-reload", "enable --now", "restart", "reload", "start"]
+    verb: Literal["daemon-reload", "enable --now", "restart", "reload", "start", "stop", "disable --now"]
     unit: str = ""
 
     def describe(self) -> str:
@@ -57,7 +76,7 @@ class ReloadNginx:
         return "nginx -t, then systemctl reload nginx"
 
 
-Action = WriteFile | LinkSite | Systemctl | ReloadNginx
+Action = WriteFile | LinkSite | Systemctl | ReloadNginx | RemoveFile
 
 
 @dataclass(frozen=True)
@@ -80,11 +99,14 @@ def plan(bundle: Bundle, state: HostState, settings: Settings) -> Plan:
     site = settings.paths.nginx_site
     if state.site_link != site:
         actions.append(LinkSite(settings.paths.nginx_site_enabled, site))
+    actions += _retire(state)
     actions += _services(bundle, state, kinds)
+    actions += _workers(bundle, state, changed, Kind.ENV_FILE in kinds)
     if Kind.NGINX_SITE in kinds or state.site_link != site:
         actions.append(ReloadNginx())
     secrets = list(settings.app.secrets)
     diff = tuple(line for f in bundle if f.path in changed for line in _diff(f, state, secrets))
+    diff += tuple(line for path in state.orphans for line in _removed(path, state))
     return Plan(tuple(actions), diff, state.recovery)
 
 
@@ -109,7 +131,7 @@ def _services(bundle: Bundle, state: HostState, kinds: set[Kind]) -> list[Action
     assert service is not None
     name = PurePosixPath(service.path).name
     actions: list[Action] = []
-    if kinds & {Kind.SERVICE_UNIT, Kind.SOCKET_UNIT}:
+    if kinds & UNIT_KINDS or state.orphans:
         actions.append(Systemctl("daemon-reload"))
     if socket is not None:
         socket_name = PurePosixPath(socket.path).name
@@ -136,3 +158,40 @@ def _diff(file: RenderedFile, state: HostState, secret_keys: list[str]) -> list[
     current = state.files.get(file.path)
     old = current.content.decode("utf-8", "replace") if current is not None else ""
     return masked_diff(file.path, old, file.content, file.secret, secret_keys)
+
+
+def restart(group: UnitGroup) -> list[Action]:
+    """Restart a process or timer: a target by stop + start, so instances it no longer wants stop too."""
+    if group.main.endswith(".target"):
+        return [Systemctl("stop", group.main), Systemctl("start", group.main)]
+    return [Systemctl("restart", group.main)]
+
+
+def _retire(state: HostState) -> list[Action]:
+    """Stop and disable the units of processes and timers gone from the settings, then remove their files."""
+    actions: list[Action] = []
+    for group in worker_groups(state.orphans):
+        actions.append(Systemctl("disable --now", group.main))
+        actions += [Systemctl("stop", s) for s in group.services if s != group.main and group.kind == "timer"]
+    return actions + [RemoveFile(path) for path in state.orphans]
+
+
+def _workers(bundle: Bundle, state: HostState, changed: set[str], env_changed: bool) -> list[Action]:
+    folder = {PurePosixPath(f.path).name: f.path for f in bundle}
+    actions: list[Action] = []
+    for group in bundle_workers(bundle):
+        paths = [folder[name] for name in group.files]
+        facts = state.units.get(group.main)
+        if any(state.files.get(p) is None for p in paths) or (facts is not None and facts.enabled is False):
+            actions.append(Systemctl("enable --now", group.main))
+        elif any(p in changed for p in paths) or (env_changed and group.restarts_with_code):
+            actions += restart(group)
+        elif facts is not None and facts.active is False:
+            actions.append(Systemctl("start", group.main))
+    return actions
+
+
+def _removed(path: str, state: HostState) -> list[str]:
+    current = state.files.get(path)
+    old = current.content.decode("utf-8", "replace") if current is not None else ""
+    return masked_diff(path, old, "", False, [])

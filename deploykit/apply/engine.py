@@ -32,13 +32,13 @@ from deploykit.apply.releases import Release, ReleaseStore
 from deploykit.apply.report import Progress, Quiet, Report, Step, StepStatus
 from deploykit.apply.restore import restore
 from deploykit.errors import ApplyFailed, DeployKitError
-from deploykit.facts import HostState, gather
+from deploykit.facts import HostState, bundle_workers, gather, worker_groups
 from deploykit.host.base import CommandResult, Host
-from deploykit.plan import LinkSite, Plan, ReloadNginx, Systemctl, WriteFile, plan
+from deploykit.plan import LinkSite, Plan, ReloadNginx, RemoveFile, Systemctl, WriteFile, plan, restart
 from deploykit.render.bundle import Bundle, Kind
 from deploykit.settings.model import Settings
 
-UNIT_SUFFIXES = (".service", ".socket")
+UNIT_SUFFIXES = (".service", ".socket", ".timer", ".target")
 
 
 class StepFailed(Exception):
@@ -105,11 +105,11 @@ class Deploy:
     # the transaction
     def _transaction(self, before: HostState, pending: Plan, store: ReleaseStore) -> None:
         units = []
-        for kind in (Kind.SOCKET_UNIT, Kind.SERVICE_UNIT):
-            name = _unit_name(self.bundle, kind)
-            if name:
-                facts = before.units.get(name)
-                units.append(UnitBefore(name, facts.enabled if facts else None, facts.active if facts else None))
+        names = [_unit_name(self.bundle, kind) for kind in (Kind.SOCKET_UNIT, Kind.SERVICE_UNIT)]
+        names += [g.main for g in [*bundle_workers(self.bundle), *worker_groups(before.orphans)]]
+        for name in filter(None, names):
+            facts = before.units.get(name)
+            units.append(UnitBefore(name, facts.enabled if facts else None, facts.active if facts else None))
         self.journal = Journal(
             store.new_id(),
             self.source,
@@ -304,9 +304,14 @@ class Deploy:
             return pending
         service = _unit_name(self.bundle, Kind.SERVICE_UNIT)
         starts = any(isinstance(a, Systemctl) and a.unit == service for a in pending.actions)
-        if starts or before.files.get(self.settings.paths.service_unit) is None:
-            return pending
-        return Plan((*pending.actions, Systemctl("restart", service)), pending.diff)
+        extra: list[Systemctl] = []
+        if not starts and before.files.get(self.settings.paths.service_unit) is not None:
+            extra.append(Systemctl("restart", service))
+        acted = {a.unit for a in pending.actions if isinstance(a, Systemctl)}
+        for group in bundle_workers(self.bundle):  # a process runs the app's code too
+            if group.restarts_with_code and group.main not in acted and before.units.get(group.main) is not None:
+                extra += [a for a in restart(group) if isinstance(a, Systemctl)]
+        return Plan((*pending.actions, *extra), pending.diff) if extra else pending
 
     def _journal(self) -> Journal:
         assert self.journal is not None
@@ -323,7 +328,7 @@ class Deploy:
     # change
     def _write(self, pending: Plan) -> str:
         files = self.bundle.as_mapping()
-        written = tuple(a.path for a in pending.actions if isinstance(a, WriteFile))
+        written = tuple(a.path for a in pending.actions if isinstance(a, WriteFile | RemoveFile))
         self._note(written=written, links_site=any(isinstance(a, LinkSite) for a in pending.actions))
         count = 0
         for action in pending.actions:
@@ -344,9 +349,7 @@ class Deploy:
             if not result.ok:
                 raise StepFailed(f"nginx -t: {_tail(result)}")
             done.append("nginx -t ok")
-        units = [
-            a.path for a in pending.actions if isinstance(a, WriteFile) and a.path.endswith((".service", ".socket"))
-        ]
+        units = [a.path for a in pending.actions if isinstance(a, WriteFile) and a.path.endswith(UNIT_SUFFIXES)]
         if units:
             result = self.host.run(["systemd-analyze", "verify", "--man=no", *units])
             ours = [line for line in result.output().splitlines() if any(PurePosixPath(u).name in line for u in units)]
@@ -366,6 +369,9 @@ class Deploy:
             elif isinstance(action, ReloadNginx):
                 self._systemctl(["reload-or-restart", "nginx.service"])
                 done.append("systemctl reload nginx")
+            elif isinstance(action, RemoveFile):  # its units were stopped and disabled just before
+                self.host.remove(action.path)
+                done.append(action.describe())
         return "; ".join(done) or "no service changes"
 
     def _started(self, action: Systemctl | ReloadNginx) -> None:
@@ -375,8 +381,11 @@ class Deploy:
             self._note(nginx_reload=True)
         elif action.verb == "daemon-reload":
             self._note(daemon_reload=True)
-        elif action.unit not in journal.touched:
-            self._note(touched=(*journal.touched, action.unit))
+        else:
+            if action.unit not in journal.touched:
+                self._note(touched=(*journal.touched, action.unit))
+            if action.verb == "disable --now" and action.unit not in self._journal().disabled:
+                self._note(disabled=(*self._journal().disabled, action.unit))
 
     def _systemctl(self, args: list[str]) -> None:
         if not self.host.runs_commands:

@@ -67,6 +67,8 @@ class Journal:
     touched: tuple[str, ...] = ()
     daemon_reload: bool = False
     nginx_reload: bool = False
+    #: units a `disable --now` was started on (a process or timer deleted from the settings)
+    disabled: tuple[str, ...] = ()
     prepared: Prepared = field(default_factory=Prepared)
 
     def at(self, step: str) -> Journal:
@@ -88,7 +90,7 @@ class Journal:
         prepared = dict(data.get("prepared", {}))
         prepared["dirs"] = tuple(prepared.get("dirs", ()))
         data["prepared"] = Prepared(**prepared)
-        for key in ("written", "touched"):
+        for key in ("written", "touched", "disabled"):
             data[key] = tuple(str(p) for p in data.get(key, ()))
         journal = cls(**data)
         if not isinstance(journal.release, str) or not journal.release.replace("T", "").rstrip("Z").isdigit():

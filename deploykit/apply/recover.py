@@ -39,7 +39,7 @@ class Recovery:
         for unit in self.journal.units:
             if unit.name in self.journal.touched and unit.name in units:
                 units[unit.name] = UnitFacts(unit.enabled, unit.active)
-        return HostState(files, link, units, state.tracks_owners, recovery=self.describe())
+        return HostState(files, link, units, state.tracks_owners, recovery=self.describe(), orphans=state.orphans)
 
     def undo(self, host: Host, store: ReleaseStore) -> list[str]:
         """Restore, close the release as rolled back, drop the journal; the problems when not all came back."""

@@ -102,6 +102,11 @@ class ReleaseStore:
             else:
                 saved.append(Saved(file.path, False))
             self._put(f"{base}/files{file.path}", file.content.encode())
+        for path in before.orphans:  # the units of a deleted process or timer, which apply removes
+            facts = before.files.get(path)
+            if facts is not None:
+                self._put(f"{base}/before{path}", facts.content)
+                saved.append(Saved(path, True, facts.mode, facts.owner, facts.group))
         release = Release(
             release_id, source, datetime.now(UTC).isoformat(timespec="seconds"), files=[_describe(f) for f in bundle]
         )

@@ -89,10 +89,16 @@ def _restart_old(host: Host, journal: Journal, touched: list[UnitBefore], proble
     if journal.daemon_reload:
         _systemctl(host, problems, "daemon-reload")
     for unit in touched:
+        if unit.enabled and unit.name in journal.disabled:
+            _systemctl(host, problems, "enable", unit.name)  # a deleted process's units, back
         if unit.active:
             reset = partial(host.run, ["systemctl", "reset-failed", unit.name])
             _attempt(problems, f"systemctl reset-failed {unit.name}", reset)
-            _systemctl(host, problems, "restart", unit.name)
+            if unit.name.endswith(".target"):  # its instances are PartOf= it: a restart keeps the new ones
+                _systemctl(host, problems, "stop", unit.name)
+                _systemctl(host, problems, "start", unit.name)
+            else:
+                _systemctl(host, problems, "restart", unit.name)
     if journal.nginx_reload:
 
         def reload_nginx() -> None:

@@ -12,7 +12,7 @@ from deploykit.check.findings import CheckResult, Finding, Report
 from deploykit.check.gixy import check_gixy
 from deploykit.check.gunicorn import check_gunicorn, probe_conf
 from deploykit.check.nginx import check_nginx
-from deploykit.check.systemd import check_security, check_verify
+from deploykit.check.systemd import check_calendar, check_security, check_verify
 from deploykit.render import Bundle, render
 from deploykit.settings.model import Settings
 
@@ -28,6 +28,7 @@ def run_checks(settings: Settings, bundle: Bundle | None = None) -> Report:
             lambda: check_gixy(settings, bundle, work),
             lambda: check_verify(settings, bundle, work),
             lambda: check_security(settings, bundle, work),
+            lambda: check_calendar(settings),
             lambda: check_gunicorn(bundle, probed),
             lambda: check_consistency(settings, bundle, probed),
             lambda: check_files(settings, bundle),

@@ -293,8 +293,7 @@ class Doctor:
             for unit, state in states.items()
             if state == "failed"
         }
-        idle = {units.service} if units.socket else set()
-        return unit_findings(states, journals, idle)
+        return unit_findings(states, journals, set(units.idle()))
 
     def certificate(self) -> list[Finding]:
         tls = self.settings.nginx.tls

@@ -1,6 +1,7 @@
-"""`deploykit logs`: the service's and socket's journal plus the app's nginx
-access and error logs, merged by time; with ``follow``, every source is
-streamed from the host (one thread per source feeding a queue) until Ctrl-C.
+"""`deploykit logs`: the journal of the service, the socket and every process's and
+timer job's service, plus the app's nginx access and error logs, merged by time;
+with ``follow``, every source is streamed from the host (one thread per source
+feeding a queue) until Ctrl-C.
 
 The tail ends exactly where following starts: the journal continues after
 the last entry's cursor, each nginx log after the bytes already read."""
@@ -55,6 +56,7 @@ def nginx_logs(settings: Settings) -> list[tuple[str, str]]:
 def journal_argv(settings: Settings) -> list[str]:
     units = Units.of(settings)
     argv = ["journalctl", "-u", units.service, *(["-u", units.socket] if units.socket else [])]
+    argv += [arg for unit in units.commands for arg in ("-u", unit)]  # processes' and timers' output
     return [*argv, "-o", "json", "--no-pager"]
 
 

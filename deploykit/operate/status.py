@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from deploykit.apply.probe import Probe, probe
@@ -17,6 +16,7 @@ from deploykit.apply.releases import Release, ReleaseStore
 from deploykit.errors import DeployKitError, UsageError
 from deploykit.host.base import Host
 from deploykit.operate.parse import UNIT_PROPERTIES, PathStat, UnitState, path_stat, pids, served, unit_state
+from deploykit.settings import processes
 from deploykit.settings.model import Settings
 
 HEALTH_TIMEOUT = 3.0
@@ -24,19 +24,36 @@ HEALTH_TIMEOUT = 3.0
 
 @dataclass(frozen=True)
 class Units:
-    """The unit names this stack runs as."""
+    """The unit names this stack runs as (named in settings/processes.py)."""
 
     service: str
     socket: str | None  # None without socket activation
     nginx: str = "nginx.service"
+    #: each process's and timer's units: its main unit (service, target or timer), then the services running it
+    workers: tuple[str, ...] = ()
+    #: the services that run a process's or timer's command (their journal is the command's output)
+    commands: tuple[str, ...] = ()
+    #: a timer's job service, inactive between runs
+    jobs: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, settings: Settings) -> Units:
-        socket = PurePosixPath(settings.paths.socket_unit).name if settings.systemd.socket_activation else None
-        return cls(PurePosixPath(settings.paths.service_unit).name, socket)
+        service, socket = processes.app_units(settings)
+        workers: dict[str, None] = {}
+        commands: list[str] = []
+        jobs: list[str] = []
+        for group in processes.groups(settings).values():
+            workers.update(dict.fromkeys([group.main, *group.services]))
+            commands += group.services
+            jobs += group.services if group.kind == "timer" else []
+        return cls(service, socket, workers=tuple(workers), commands=tuple(commands), jobs=tuple(jobs))
 
     def names(self) -> list[str]:
-        return [self.service, *([self.socket] if self.socket else []), self.nginx]
+        return [self.service, *([self.socket] if self.socket else []), *self.workers, self.nginx]
+
+    def idle(self) -> frozenset[str]:
+        """Units that may be inactive: a socket-activated service, a timer's job."""
+        return frozenset([*([self.service] if self.socket else []), *self.jobs])
 
 
 @dataclass(frozen=True)
@@ -168,7 +185,7 @@ def gather_status(host: Host, settings: Settings, *, health_timeout: float = HEA
     require_systemd(host, "status")
     names = Units.of(settings)
     states = unit_states(host, names.names())
-    idle = frozenset({names.service}) if names.socket else frozenset()
+    idle = names.idle()
     return StatusReport(
         app=settings.app.name,
         units=tuple(states),

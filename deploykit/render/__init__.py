@@ -6,6 +6,7 @@ from deploykit.render.bundle import Bundle, Kind, RenderedFile
 from deploykit.render.envfile import render_env
 from deploykit.render.gunicorn import render_conf
 from deploykit.render.nginx import render_site
+from deploykit.render.processes import render_processes
 from deploykit.render.systemd import render_service, render_socket
 from deploykit.settings.model import Settings
 
@@ -18,6 +19,7 @@ def render(settings: Settings) -> Bundle:
     files.append(render_service(settings))
     if settings.systemd.socket_activation:
         files.append(render_socket(settings))
+    files += render_processes(settings)
     files.append(render_env(settings))
     return Bundle(tuple(files))
 

@@ -14,6 +14,12 @@ class Kind(StrEnum):
     SERVICE_UNIT = "service-unit"
     SOCKET_UNIT = "socket-unit"
     ENV_FILE = "env-file"
+    PROCESS_UNIT = "process-unit"
+    TIMER_UNIT = "timer-unit"
+
+
+#: the kinds of systemd unit files; a process's or timer's units are named by settings/processes.py
+UNIT_KINDS = frozenset({Kind.SERVICE_UNIT, Kind.SOCKET_UNIT, Kind.PROCESS_UNIT, Kind.TIMER_UNIT})
 
 
 #: the env file holds secrets: only root reads it (systemd reads it before dropping privileges)

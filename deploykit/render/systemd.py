@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from pathlib import PurePosixPath
 from typing import Any
 
 from deploykit.render.bundle import Kind, RenderedFile
@@ -153,19 +154,34 @@ def limits(settings: Settings) -> list[tuple[str, str]]:
     return found
 
 
+def service_body(settings: Settings, unit: str, *, runtime_directory: bool = False) -> dict[str, Any]:
+    """What service_body.j2 needs: the [Service] lines the app's unit shares with its
+    processes' and timers' units (working directory, env file, identity, state folders,
+    limits, sandbox). Only the app's unit owns the RuntimeDirectory (stopping a unit
+    removes its runtime directory)."""
+    return {
+        "app": settings.app.name,
+        "settings": settings,
+        "unit": unit,
+        "identity": identity(settings),
+        "directories": directories(settings),
+        "limits": limits(settings),
+        "hardening": hardening(settings),
+        "runtime_directory": runtime_directory,
+    }
+
+
 def render_service(settings: Settings) -> RenderedFile:
     content = render_template(
         "service.j2",
-        app=settings.app.name,
-        settings=settings,
+        **service_body(
+            settings, PurePosixPath(settings.paths.service_unit).name,
+            runtime_directory=not settings.systemd.socket_activation,
+        ),
         exec_start=exec_line(exec_start(settings)),
-        identity=identity(settings),
-        directories=directories(settings),
-        limits=limits(settings),
-        hardening=hardening(settings),
         timeout_stop_sec=settings.timeout_stop_sec,
         socket_unit=settings.paths.socket_unit.rsplit("/", 1)[-1],
-    )
+    )  # fmt: skip
     return RenderedFile(path=settings.paths.service_unit, kind=Kind.SERVICE_UNIT, content=content)
 
 

@@ -43,6 +43,8 @@ SECTIONS: dict[str, str] = {
     "nginx": "nginx site",
     "systemd": "service and socket units",
     "paths": "where apply writes each file",
+    "processes": "the process's units, <app>-<name>.service (settings/processes.py)",
+    "timers": "the timer's units, <app>-<name>.timer and .service (settings/processes.py)",
 }
 
 

@@ -173,12 +173,19 @@ def _takes_text(path: Sequence[str]) -> bool | None:
     """Whether the field at PATH accepts a string; None when PATH names no known
     field (validation then reports it, with a suggestion)."""
     model: type[BaseModel] | None = Settings
+    keyed = False
     for part in path[:-1]:
         if model is None:
             break
+        if keyed:  # the key of a table of models (processes.<name>)
+            keyed = False
+            continue
         annotation = model.model_fields[part].annotation if part in model.model_fields else None
         if annotation is not None and typing.get_origin(annotation) is dict:
-            return _is_text(typing.get_args(annotation)[1])  # app.env.KEY
+            value = typing.get_args(annotation)[1]
+            if not (isinstance(value, type) and issubclass(value, BaseModel)):
+                return _is_text(value)  # app.env.KEY
+            keyed = True
         model = _submodel(model, part)
     if model is None or path[-1] not in model.model_fields:
         return None

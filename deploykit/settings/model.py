@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
-from deploykit.settings import serving
+from deploykit.settings import processes, serving
 from deploykit.settings.base import Model, conflict
+from deploykit.settings.processes import ProcessSettings, TimerSettings, UnitWord
 from deploykit.settings.server import ServerSettings
 from deploykit.settings.syntax import CHECKS, control_character
 from deploykit.settings.types import (
@@ -314,6 +315,12 @@ class Settings(Model):
     systemd: SystemdSettings = Field(default_factory=SystemdSettings)
     paths: PathSettings = Field(default_factory=PathSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
+    processes: dict[UnitWord, ProcessSettings] = Field(
+        default_factory=dict, description="commands that run beside the app: <app>-<name>.service (a worker)"
+    )
+    timers: dict[UnitWord, TimerSettings] = Field(
+        default_factory=dict, description="commands run on a calendar: <app>-<name>.timer and its oneshot service"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -349,6 +356,12 @@ class Settings(Model):
                 "systemd.timeout_stop_sec",
                 graceful,
             )
+        return self
+
+    @model_validator(mode="after")
+    def _units_unique(self) -> Settings:
+        for unit, field, other in processes.collisions(self):
+            raise conflict(f"{field} would install {unit}, which {other} already names; rename it", field, other)
         return self
 
     @model_validator(mode="after")

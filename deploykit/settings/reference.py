@@ -94,7 +94,8 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
     for name, field in model.model_fields.items():
         sub = _model_in(field.annotation)
         if sub is not None:
-            suffix = "[]." if typing.get_origin(field.annotation) is tuple else "."
+            origin = typing.get_origin(field.annotation)
+            suffix = "[]." if origin is tuple else (".<name>." if origin is dict else ".")
             if suffix == "[].":
                 where = acts_in(f"{prefix}{name}")
                 note = _escape(field.description or "")

@@ -13,6 +13,7 @@ import pytest
 
 from deploykit.check import Report, run_checks
 from deploykit.check.report import to_json, to_junit
+from deploykit.check.systemd import check_calendar
 from deploykit.render import Bundle, Kind, RenderedFile, render
 from deploykit.settings.load import load
 from deploykit.settings.model import Settings
@@ -44,9 +45,12 @@ def test_every_profile_passes_every_real_validator(profile: str, self_signed: Ca
     overrides = tls_overrides(*self_signed()) if profile == "tls" else ()
     report = run_checks(settings_for(profile, *overrides))
     assert counted(report) == []
-    assert all(r.ran for r in report.results if r.name != "gunicorn config" or profile == "django")
-    score = next(f for f in report.findings if f.check == "systemd-analyze security")
-    assert float(score.message.split()[2]) <= 2.0
+    optional = {"gunicorn config": profile == "django", "systemd-analyze calendar": profile == "celery"}
+    assert all(r.ran == optional.get(r.name, True) for r in report.results), [(r.name, r.ran) for r in report.results]
+    scores = {f.file: float(f.message.split()[2]) for f in report.findings if f.check == "systemd-analyze security"}
+    assert scores and all(score <= 2.0 for score in scores.values()), scores
+    if profile == "celery":  # every service unit is scored: the app's, the worker's and the timer's job
+        assert set(scores) == {f"/etc/systemd/system/demo{unit}.service" for unit in ("", "-worker", "-nightly")}
 
 
 def test_the_example_project_passes_every_real_validator_gixy_included() -> None:
@@ -180,6 +184,47 @@ def test_missing_tools_are_findings_never_a_pass(monkeypatch: pytest.MonkeyPatch
     assert any(check == "systemd-analyze verify" and "not installed" in m for check, m, _ in missing)
 
 
+def test_check_scores_and_verifies_every_process_and_timer_unit() -> None:
+    """A process unit that scores above the threshold, or that systemd-analyze verify refuses, fails check."""
+    settings = settings_for("celery", "processes.worker.instances=2")
+    bundle = render(settings)
+    weak = with_path(
+        bundle,
+        "/etc/systemd/system/demo-worker@.service",
+        lambda t: (
+            t.replace("PrivateUsers=yes\n", "")
+            .replace("ProtectSystem=strict", "ProtectSystem=no")
+            .replace("CapabilityBoundingSet=\n", "")
+        ),
+    )
+    findings = [(f.file, f.message) for f in run_checks(settings, weak).findings if f.counts]
+    assert [file for file, message in findings if "above the threshold" in message] == [
+        "/etc/systemd/system/demo-worker@.service"
+    ], findings
+    broken = with_path(
+        bundle, "/etc/systemd/system/demo-nightly.timer", lambda t: t.replace("Persistent=true", "Persistnt=true")
+    )
+    findings = [(f.check, f.file, f.message) for f in run_checks(settings, broken).findings if f.counts]
+    assert any(c == "systemd-analyze verify" and "Persistnt" in m for c, _, m in findings), findings
+
+
+def test_check_runs_systemds_calendar_parser_and_names_the_field() -> None:
+    """check asks systemd itself: a zone this machine does not know passes the model's syntax screen, not check."""
+    report = check_calendar(settings_for("celery"))
+    assert report.ran and [f.severity for f in report.findings] == ["info"]
+    assert "timers.nightly.on_calendar = '*-*-* 03:00:00'; next: " in report.findings[0].message
+    settings = settings_for("celery", 'timers.nightly.on_calendar="*-*-* 03:00 MyZone/Nowhere"')
+    report = check_calendar(settings)
+    assert [f.severity for f in report.findings] == ["error"]
+    message = report.findings[0].message
+    assert message.startswith("timers.nightly.on_calendar = '*-*-* 03:00 MyZone/Nowhere': systemd refuses it")
+    assert run_checks(settings).failed
+
+
+def with_path(bundle: Bundle, path: str, edit: Callable[[str], str]) -> Bundle:
+    return Bundle(tuple(dataclasses.replace(f, content=edit(f.content)) if f.path == path else f for f in bundle))
+
+
 def test_json_and_junit_reports() -> None:
     settings: Settings = settings_for(None, 'systemd.hardening="off"')
     report = run_checks(settings)
@@ -192,7 +237,7 @@ def test_json_and_junit_reports() -> None:
         "systemd-analyze security",
     ]
     suite = ET.fromstring(to_junit(report))
-    assert suite.get("failures") == "1" and suite.get("tests") == "7"
+    assert suite.get("failures") == "1" and suite.get("tests") == "8"
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert failed == ["systemd-analyze security"]
 

@@ -42,14 +42,14 @@ def test_a_terminal_asks_again_after_an_invalid_answer(tmp_path: Path) -> None:
         "server_names": "shop.example www.shop.example",
     }
     assert [p.split(" [")[0] for p in prompts] == [
-        "Profile (django/fastapi/tls/websocket)",
-        "Profile (django/fastapi/tls/websocket)",
+        "Profile (celery/django/fastapi/tls/websocket)",
+        "Profile (celery/django/fastapi/tls/websocket)",
         "App name",
         "App name",
         "ASGI app (module:attr)",
         "Server names (space-separated)",
     ]
-    assert problems[0].startswith("Profile (django/fastapi/tls/websocket): 'nope': profile 'nope' not found")
+    assert problems[0].startswith("Profile (celery/django/fastapi/tls/websocket): 'nope': profile 'nope' not found")
     assert problems[1].startswith("App name: 'My Shop': must be 2-32 lowercase letters")
 
 

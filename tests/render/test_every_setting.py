@@ -55,6 +55,9 @@ SAMPLES: dict[str, tuple[str, ...]] = {
     "IP/CIDR or unix:": ("10.9.0.0/16", "unix:"),
     "request header name": ("X-Real-IP", "CF-Connecting-IP"),
     "IP address": ("10.1.2.53", "::1"),
+    "command": ("walk-worker --one", ("walk-worker", "--two")),
+    "calendar event": ("hourly", "Mon *-*-* 04:00"),
+    "unit name part": ("walk", "walk-two"),
 }
 
 #: Values the type alone cannot give (each says why); never a way to skip a field.
@@ -94,6 +97,9 @@ MINIMAL: dict[str, Any] = {
     "nginx.static[]": {"url": "/walk-static/", "path": "/srv/walk/static/"},
     "nginx.websockets[]": {"url": "/walk-ws/"},
     "nginx.rate_limit": {},
+    # a table of models ('{}' marks its one item, named "walk")
+    "processes{}": {"command": "walk-worker"},
+    "timers{}": {"command": "walk-job", "on_calendar": "daily"},
 }
 
 
@@ -111,8 +117,10 @@ def fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, Fiel
         yield dotted, info
         sub = _model_in(info.annotation)
         if sub is not None:
-            list_of = typing.get_origin(info.annotation) is tuple
-            yield from fields(sub, f"{dotted}[]." if list_of else f"{dotted}.")
+            origin = typing.get_origin(info.annotation)
+            yield from fields(
+                sub, f"{dotted}[]." if origin is tuple else (f"{dotted}{{}}." if origin is dict else f"{dotted}.")
+            )
 
 
 def _label(annotation: Any, metadata: list[Any]) -> str | None:
@@ -202,12 +210,19 @@ def _enclosing(dotted: str) -> str | None:
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """DOTTED may hold one 'name[]' part: the first (only) item of that list."""
+    """DOTTED may hold one 'name[]' part: the first (only) item of that list, or one
+    'name{}' part: the item "walk" of that table."""
     node: Any = data
     parts = dotted.split(".")
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
-        if part.endswith("[]"):
+        if part.endswith("{}"):
+            key = ".".join([*parts[:index], part])
+            table = node.setdefault(part[:-2], {"walk": copy.deepcopy(MINIMAL[key])})
+            if last:
+                table["walk"] = copy.deepcopy(value)
+            node = table["walk"]
+        elif part.endswith("[]"):
             name = part[:-2]
             key = ".".join([*parts[:index], part])
             items = node.setdefault(name, [copy.deepcopy(MINIMAL[key])])
@@ -269,3 +284,12 @@ def test_a_field_without_effect_fails_the_walk(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(systemd, "serve_values", lambda s: {k: v for k, v in real(s).items() if k != "root_path"})
     with pytest.raises(AssertionError, match="server.root_path"):
         test_every_setting_changes_the_bundle_or_is_refused("serve", "server.root_path")
+
+
+def test_a_process_field_without_effect_fails_the_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard reaches into tables of models: a process command that renders nothing is caught."""
+    from deploykit.settings import processes
+
+    monkeypatch.setattr(processes, "argv", lambda command: ["/bin/true"])
+    with pytest.raises(AssertionError, match=r"processes\{\}.command"):
+        test_every_setting_changes_the_bundle_or_is_refused("serve", "processes{}.command")

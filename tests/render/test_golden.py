@@ -27,6 +27,12 @@ VARIANTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
          'nginx.real_ip_header="CF-Connecting-IP"', 'nginx.rate_limit={rate = "5r/s", burst = 0}',
          'nginx.static=[{url = "/assets", path = "/srv/demo/assets"}]'),
     ),
+    "celery-instances-user": (
+        "celery",
+        ("processes.worker.instances=3", 'app.user="demo"', 'app.group="www-data"', 'systemd.hardening="standard"',
+         'timers.nightly.on_calendar="Mon..Fri *-*-* 02:30"', 'processes.beat.command=["/usr/bin/env", "true"]',
+         'app.state_directories={ BEAT_DIR = "beat" }'),
+    ),
     "tls-stapling-no-redirect": (
         "tls",
         ("nginx.tls.redirect_http=false", "nginx.tls.trusted_certificate=\"/etc/ssl/chain.pem\"",
