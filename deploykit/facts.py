@@ -41,7 +41,7 @@ def unit_facts(enabled: CommandResult, active: CommandResult) -> UnitFacts:
 def gather(host: Host, bundle: Bundle, settings: Settings) -> HostState:
     files = {f.path: host.read(f.path) for f in bundle}
     units = {}
-    for kind in (Kind.SERVICE_UNIT, Kind.SOCKET_UNIT):
+    for kind in (Kind.SERVICE_UNIT, Kind.SOCKET_UNIT, Kind.ACME_TIMER):
         unit = bundle.by_kind(kind)
         if unit is not None:
             name = PurePosixPath(unit.path).name

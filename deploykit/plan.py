@@ -5,8 +5,9 @@ nginx site, ``daemon-reload`` when a unit changed, enable the socket (or
 restart it when its unit changed: a new path or mode needs a new socket), restart
 the service when its unit or environment changed (HUP does not re-read
 either), reload it when only Gunicorn's conf changed, start it when it is not
-running, and reload nginx when its site changed. When an earlier apply was killed, the
-state planned from is the host after its undo, which runs first (``recovery``).
+running, enable the ACME renewal timer when it is not, and reload nginx when its site
+changed. When an earlier apply was killed, the state planned from is the host after its
+undo, which runs first (``recovery``).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _services(bundle: Bundle, state: HostState, kinds: set[Kind]) -> list[Action
     assert service is not None
     name = PurePosixPath(service.path).name
     actions: list[Action] = []
-    if kinds & {Kind.SERVICE_UNIT, Kind.SOCKET_UNIT}:
+    if kinds & {Kind.SERVICE_UNIT, Kind.SOCKET_UNIT, Kind.ACME_SERVICE, Kind.ACME_TIMER}:
         actions.append(Systemctl("daemon-reload"))
     if socket is not None:
         socket_name = PurePosixPath(socket.path).name
@@ -129,6 +130,12 @@ def _services(bundle: Bundle, state: HostState, kinds: set[Kind]) -> list[Action
         actions.append(Systemctl("reload", name))  # a rolling restart re-reads Gunicorn's conf
     elif not installed or (running is not None and running.active is False):
         actions.append(Systemctl("start", name))
+    timer = bundle.by_kind(Kind.ACME_TIMER)
+    if timer is not None:
+        timer_name = PurePosixPath(timer.path).name
+        facts = state.units.get(timer_name)
+        if facts is None or not facts.enabled or not facts.active:
+            actions.append(Systemctl("enable --now", timer_name))
     return actions
 
 

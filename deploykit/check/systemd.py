@@ -30,7 +30,7 @@ def _missing(name: str) -> CheckResult:
 def _write_units(bundle: Bundle, folder: Path) -> dict[Path, str]:
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
-    for kind in (Kind.SERVICE_UNIT, Kind.SOCKET_UNIT):
+    for kind in (Kind.SERVICE_UNIT, Kind.SOCKET_UNIT, Kind.ACME_SERVICE, Kind.ACME_TIMER):
         unit = bundle.by_kind(kind)
         if unit is not None:
             local = folder / Path(unit.path).name
@@ -51,7 +51,7 @@ def check_verify(settings: Settings, bundle: Bundle, workdir: Path) -> CheckResu
         for local, real in units.items():
             line = line.replace(str(local), real)
         missing = _NOT_EXECUTABLE.search(line)
-        if missing and missing.group(1).startswith(settings.app.venv + "/"):
+        if missing and _installed_later(settings, missing.group(1)):
             findings.append(
                 Finding(
                     VERIFY,
@@ -68,28 +68,42 @@ def check_verify(settings: Settings, bundle: Bundle, workdir: Path) -> CheckResu
     return CheckResult(VERIFY, tuple(findings))
 
 
+def _installed_later(settings: Settings, command: str) -> bool:
+    """The app's venv, and the ACME client in deploykit's venv, are installed on the host, not in CI."""
+    tls = settings.nginx.tls
+    return command.startswith(settings.app.venv + "/") or (
+        tls is not None and tls.acme is not None and command == tls.acme.client
+    )
+
+
 def check_security(settings: Settings, bundle: Bundle, workdir: Path) -> CheckResult:
     tool = which("systemd-analyze")
     if tool is None:
         return _missing(SECURITY)
     units = _write_units(bundle, workdir / "systemd")
-    service = next(local for local, real in units.items() if real == settings.paths.service_unit)
-    out = run([tool, "security", "--offline=yes", "--no-pager", str(service)])
+    services = [settings.paths.service_unit]
+    if bundle.by_kind(Kind.ACME_SERVICE) is not None:
+        services.append(settings.paths.acme_service_unit)
+    findings = []
+    for path in services:
+        local = next(local for local, real in units.items() if real == path)
+        findings.append(_score(settings, tool, local, path))
+    return CheckResult(SECURITY, tuple(findings))
+
+
+def _score(settings: Settings, tool: str, local: Path, path: str) -> Finding:
+    out = run([tool, "security", "--offline=yes", "--no-pager", str(local)])
     match = _EXPOSURE.search(out.text)
     if match is None:
-        message = f"could not read an exposure score: {out.text[-500:]}"
-        return CheckResult(SECURITY, (Finding(SECURITY, "error", message, settings.paths.service_unit),))
+        return Finding(SECURITY, "error", f"could not read an exposure score: {out.text[-500:]}", path)
     score, band = float(match.group(1)), match.group(2)
     limit = settings.systemd.security_threshold
     if score > limit:
-        finding = Finding(
+        return Finding(
             SECURITY,
             "error",
             f"exposure score {score} {band} is above the threshold {limit}",
-            settings.paths.service_unit,
+            path,
             'use systemd.hardening = "strict" (scores about 1.3), or raise systemd.security_threshold',
         )
-        return CheckResult(SECURITY, (finding,))
-    return CheckResult(
-        SECURITY, (Finding(SECURITY, "info", f"exposure score {score} {band}", settings.paths.service_unit),)
-    )
+    return Finding(SECURITY, "info", f"exposure score {score} {band}", path)

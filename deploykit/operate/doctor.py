@@ -273,14 +273,14 @@ class Doctor:
         tls = self.settings.nginx.tls
         if tls is None:
             return []
-        facts = self.host.read(tls.certificate)
+        facts = self.host.read(tls.cert_path)
         if facts is None:
             return [
                 Finding(
                     "certificate",
                     "error",
-                    f"{tls.certificate} does not exist on the host",
-                    tls.certificate,
+                    f"{tls.cert_path} does not exist on the host",
+                    tls.cert_path,
                     "issue it (e.g. certbot certonly --webroot) or fix nginx.tls.certificate",
                 )
             ]
@@ -290,7 +290,7 @@ class Doctor:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(facts.content)
-            found = certificate_expiry(copy, tls.certificate, tls.certificate, check="certificate")
+            found = certificate_expiry(copy, tls.cert_path, tls.cert_path, check="certificate")
             return [
                 Finding(f.check, f.severity, f.message, f.file, "renew it (certbot renew), then systemctl reload nginx")
                 for f in found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deploykit.render.acme import render_renewal
 from deploykit.render.bundle import Bundle, Kind, RenderedFile
 from deploykit.render.envfile import render_env
 from deploykit.render.gunicorn import render_conf
@@ -19,6 +20,7 @@ def render(settings: Settings) -> Bundle:
     if settings.systemd.socket_activation:
         files.append(render_socket(settings))
     files.append(render_env(settings))
+    files += render_renewal(settings)
     return Bundle(tuple(files))
 
 

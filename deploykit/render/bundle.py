@@ -14,6 +14,8 @@ class Kind(StrEnum):
     SERVICE_UNIT = "service-unit"
     SOCKET_UNIT = "socket-unit"
     ENV_FILE = "env-file"
+    ACME_SERVICE = "acme-renew-service"
+    ACME_TIMER = "acme-renew-timer"
 
 
 #: the env file holds secrets: only root reads it (systemd reads it before dropping privileges)

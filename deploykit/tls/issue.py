@@ -1,0 +1,81 @@
+"""Running the ACME client on the host: the first issue (inside apply's
+transaction) and renewals (`deploykit renew`, the timer runs the same command).
+
+The client's own report is what the operator sees when the CA says no: the
+problem lines certbot prints (the ACME server's ``Detail:`` for each name, or
+its error), without certbot's chatter about log files and forums."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deploykit.errors import DeployKitError
+from deploykit.host.base import CommandResult, Host
+from deploykit.settings.model import Settings
+from deploykit.tls.certbot import issue_argv, renew_argv
+
+#: seconds one client run may take (an ACME order polls the CA for its validations)
+TIMEOUT = 300
+_CHATTER = (
+    "Saving debug log",
+    "Ask for help",
+    "See the logfile",
+    "Requesting a certificate",
+    "Account registered",
+    "Renewing an existing certificate",
+    "Processing ",
+    "- - - -",
+    "Simulating",
+)
+HINT = (
+    "Every server name must resolve to this host and port 80 must reach nginx from the internet (HTTP-01); "
+    'try acme.directory = "staging" while testing, since production has rate limits.'
+)
+
+
+class AcmeFailed(DeployKitError):
+    """The ACME client could not obtain or renew the certificate."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    changed: bool
+    detail: str
+
+
+def problems(result: CommandResult) -> str:
+    """certbot's report of a failed run, cut down to what the CA and the client said, on one line."""
+    lines = [line.rstrip() for line in result.output().splitlines()]
+    kept = [line for line in lines if line.strip() and not line.lstrip().startswith(_CHATTER)]
+    return "; ".join(" ".join(line.split()) for line in kept[-20:]) or f"the ACME client exited {result.returncode}"
+
+
+def issue(host: Host, settings: Settings) -> Outcome:
+    """Obtain (or expand) the certificate for server_names by HTTP-01; a valid one for the
+    same names is kept without asking the CA."""
+    result = _run(host, issue_argv(settings))
+    if not result.ok:
+        raise AcmeFailed(f"the ACME server refused the certificate: {problems(result)}", hint=HINT)
+    text = result.output()
+    kept = "not yet due for renewal" in text or "Keeping the existing certificate" in text
+    names = ", ".join(settings.nginx.server_names)
+    return Outcome(not kept, f"kept the certificate for {names}" if kept else f"issued a certificate for {names}")
+
+
+def renew(host: Host, settings: Settings, *, force: bool = False) -> Outcome:
+    """`certbot renew` for this app's certificate (the timer's command); nginx is reloaded
+    by the client's deploy hook only when a certificate was renewed."""
+    result = _run(host, renew_argv(settings, force=force))
+    if not result.ok:
+        raise AcmeFailed(f"renewal failed: {problems(result)}", hint=HINT)
+    text = result.output()
+    renewed = "renewed" in text.lower() and "no renewals were attempted" not in text.lower()
+    skipped = "not yet due for renewal" in text
+    if skipped or not renewed:
+        return Outcome(False, "the certificate is not due for renewal (within 30 days of expiry); nothing done")
+    return Outcome(True, "renewed the certificate; nginx reloaded")
+
+
+def _run(host: Host, argv: Sequence[str]) -> CommandResult:
+    return host.run(list(argv), timeout=TIMEOUT)
