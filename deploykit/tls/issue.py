@@ -69,11 +69,8 @@ def renew(host: Host, settings: Settings, *, force: bool = False) -> Outcome:
     result = _run(host, renew_argv(settings, force=force))
     if not result.ok:
         raise AcmeFailed(f"renewal failed: {problems(result)}", hint=HINT)
-    text = result.output()
-    renewed = "renewed" in text.lower() and "no renewals were attempted" not in text.lower()
-    skipped = "not yet due for renewal" in text
-    if skipped or not renewed:
-        return Outcome(False, "the certificate is not due for renewal (within 30 days of expiry); nothing done")
+    if "all renewals succeeded" not in result.output():  # certbot's words when it renewed
+        return Outcome(False, "the certificate is not due for renewal yet; nothing done")
     return Outcome(True, "renewed the certificate; nginx reloaded")
 
 

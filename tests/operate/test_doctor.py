@@ -101,7 +101,7 @@ def test_port_squatter_through_the_host(host: FakeHost, settings: Settings, cann
 def test_tls_port_is_checked_too(canned: Canned) -> None:
     tls = settings_for("tls", 'nginx.server_names=["shop.example"]')
     host = deployed_host(tls, canned)
-    host.files[tls.nginx.tls.certificate] = FileFacts(b"x", 0o644, "root", "root")  # type: ignore[union-attr]
+    host.files[tls.nginx.tls.cert_path] = FileFacts(b"x", 0o644, "root", "root")  # type: ignore[union-attr]
     diagnose(host, tls)
     assert ["ss", "-ltnpH", "sport = :443"] in host.commands
 
@@ -223,7 +223,7 @@ def tls_host(canned: Canned, cert: Path | None) -> tuple[FakeHost, Settings]:
     canned.ss[443] = canned.ss[80]
     host = deployed_host(settings, canned)
     if cert is not None:
-        host.files[settings.nginx.tls.certificate] = FileFacts(cert.read_bytes(), 0o644, "root", "root")  # type: ignore[union-attr]
+        host.files[settings.nginx.tls.cert_path] = FileFacts(cert.read_bytes(), 0o644, "root", "root")  # type: ignore[union-attr]
     return host, settings
 
 

@@ -85,11 +85,13 @@ def _remove_stale() -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def build_wheels(target: Path) -> Path:
-    """deploykit and every dependency as wheels, for an offline install in the container."""
+def build_wheels(target: Path, extras: str = "") -> Path:
+    """deploykit (with EXTRAS, e.g. "[acme]") and every dependency as wheels, for an offline install
+    in the container."""
     target.mkdir(parents=True, exist_ok=True)
     pip = [str(ROOT / ".venv/bin/python"), "-m", "pip"]
-    subprocess.run([*pip, "wheel", "--quiet", "--wheel-dir", str(target), str(ROOT)], check=True, capture_output=True)
+    package = f"{ROOT}{extras}"
+    subprocess.run([*pip, "wheel", "--quiet", "--wheel-dir", str(target), package], check=True, capture_output=True)
     return target
 
 
