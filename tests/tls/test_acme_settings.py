@@ -57,7 +57,8 @@ def test_named_directories_urls_key_type_and_email() -> None:
 def test_acme_can_be_switched_on_with_true_and_off_over_a_profile_with_false() -> None:
     on = settings_for(None, "nginx.tls.acme=true", 'nginx.server_names=["a.example"]').nginx.tls
     assert on is not None and on.acme is not None
-    off = settings_for("tls", "nginx.tls.acme=false", 'nginx.tls.certificate="/c.pem"', 'nginx.tls.certificate_key="/k"')
+    given = ('nginx.tls.certificate="/c.pem"', 'nginx.tls.certificate_key="/k"')
+    off = settings_for("tls", "nginx.tls.acme=false", *given)
     assert off.nginx.tls is not None and off.nginx.tls.acme is None
 
 
