@@ -27,6 +27,8 @@ _CHATTER = (
     "Processing ",
     "- - - -",
     "Simulating",
+    "Hint:",  # certbot's own advice; deploykit gives its hint below the error
+    "Some challenges have failed",
 )
 HINT = (
     "Every server name must resolve to this host and port 80 must reach nginx from the internet (HTTP-01); "

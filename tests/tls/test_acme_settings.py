@@ -120,3 +120,20 @@ def test_a_project_file_error_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as info:
         load(project=project, environ={})
     assert info.value.problems[0].startswith(f"{project}: nginx.server_names: server_names[0]: '*.shop.example'")
+
+
+def test_init_with_the_tls_profile_writes_settings_that_work_for_the_names_given(tmp_path: Path) -> None:
+    """The profile's own example.com paths used to stay in place; with ACME the names are the SANs."""
+    from deploykit.project import init_project
+
+    target = init_project(tmp_path, profile="tls", name="shop", module="app:app", server_names=["shop.example.com"])
+    settings = load(project=target, environ={}).settings
+    tls = settings.nginx.tls
+    assert tls is not None and tls.acme is not None
+    assert tls.cert_path == "/etc/deploykit/acme/live/shop/fullchain.pem"
+    assert settings.nginx.server_names == ("shop.example.com",)
+    assert [
+        w for i, w in enumerate(certbot.issue_argv(settings)) if i and certbot.issue_argv(settings)[i - 1] == "--domain"
+    ] == ["shop.example.com"]
+    with pytest.raises(SettingsError, match="server_names"):
+        init_project(tmp_path / "bad", profile="tls", name="shop", module="app:app", server_names=["_"])
