@@ -22,10 +22,13 @@ REFUSED = CommandResult(
 )
 
 
+ISSUED = CommandResult(0, "Successfully received certificate.")
+
+
 class Issuer:
     """certbot on the fake host: records the site nginx had when it ran, writes the certificate."""
 
-    def __init__(self, host: FakeHost, result: CommandResult = CommandResult(0, "Successfully received")) -> None:
+    def __init__(self, host: FakeHost, result: CommandResult = ISSUED) -> None:
         self.host, self.result, self.site_seen = host, result, ""
 
     def __call__(self, argv: list[str]) -> CommandResult | None:
