@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from deploykit.errors import DeployKitError
 from deploykit.host.base import CommandResult, Host
 from deploykit.settings.model import Settings
-from deploykit.tls.certbot import issue_argv, renew_argv
+from deploykit.tls.certbot import acme_of, issue_argv, renew_argv
 
+#: renew when the certificate expires within this (certbot's renewal setting)
+RENEW_WITHIN = "30 days"
 #: seconds one client run may take (an ACME order polls the CA for its validations)
 TIMEOUT = 300
 _CHATTER = (
@@ -59,10 +61,30 @@ def issue(host: Host, settings: Settings) -> Outcome:
     result = _run(host, issue_argv(settings))
     if not result.ok:
         raise AcmeFailed(f"the ACME server refused the certificate: {problems(result)}", hint=HINT)
+    _renew_within(host, settings)
     text = result.output()
     kept = "not yet due for renewal" in text or "Keeping the existing certificate" in text
     names = ", ".join(settings.nginx.server_names)
     return Outcome(not kept, f"kept the certificate for {names}" if kept else f"issued a certificate for {names}")
+
+
+def _renew_within(host: Host, settings: Settings) -> None:
+    """Pin the renewal window in the client's renewal settings: within RENEW_WITHIN of expiry
+    (certbot's own default is a third of the lifetime, which differs for short-lived certificates)."""
+    acme = acme_of(settings)
+    assert acme is not None
+    path = f"{acme.config_dir}/renewal/{settings.app.name}.conf"
+    facts = host.read(path)
+    if facts is None:
+        return
+    lines = facts.content.decode("utf-8", "replace").split("\n")
+    setting = f"renew_before_expiry = {RENEW_WITHIN}"
+    if setting in lines:
+        return
+    kept = [line for line in lines if not line.lstrip("# ").startswith("renew_before_expiry")]
+    at = next((i + 1 for i, line in enumerate(kept) if line.startswith("version = ")), 0)
+    kept.insert(at, setting)
+    host.write(path, "\n".join(kept).encode(), mode=facts.mode, owner=facts.owner, group=facts.group)
 
 
 def renew(host: Host, settings: Settings, *, force: bool = False) -> Outcome:

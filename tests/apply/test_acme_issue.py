@@ -86,3 +86,17 @@ def test_a_refused_first_issue_restores_the_host_and_quotes_the_ca() -> None:
     assert not {"/etc/deploykit/acme", "/var/www/letsencrypt"} & host.dirs
     reloads = [a for a in host.commands if a == ["systemctl", "reload-or-restart", "nginx.service"]]
     assert len(reloads) == 2  # the HTTP-only site in, then the old configuration back
+
+
+def test_the_renewal_window_is_pinned_to_30_days_in_the_clients_settings() -> None:
+    settings, host = settings_for("tls"), host_with()
+    conf = "/etc/deploykit/acme/renewal/demo.conf"
+    written = (
+        "# renew_before_expiry = 30 days\nversion = 5.8.0\narchive_dir = /x\n\n[renewalparams]\nkey_type = ecdsa\n"
+    )
+    host.files[conf] = FileFacts(written.encode(), 0o644, "root", "root")
+    host.hook = Issuer(host)
+    apply(host, settings)
+    lines = host.files[conf].content.decode().split("\n")
+    assert lines[:3] == ["version = 5.8.0", "renew_before_expiry = 30 days", "archive_dir = /x"]
+    assert lines.count("renew_before_expiry = 30 days") == 1 and "[renewalparams]" in lines

@@ -189,6 +189,8 @@ def test_timer_is_enabled_and_its_units_pass_verify_and_security(site: Site) -> 
     security = box.run(["systemd-analyze", "security", "--no-pager", "demo-acme-renew.service"], check=False)
     score = re.search(r"Overall exposure level for demo-acme-renew.service: ([0-9.]+)", security.stdout)
     assert score is not None and float(score.group(1)) <= 2.0, security.stdout[-600:]  # systemd.security_threshold
+    renewal_conf = box.run(["cat", "/etc/deploykit/acme/renewal/demo.conf"]).stdout.splitlines()
+    assert "renew_before_expiry = 30 days" in renewal_conf  # pinned by apply, kept by certbot's renewals
     # the timer's job, run now inside its sandbox: certbot decides nothing is due, and the unit succeeds
     nginx_start = box.run(["systemctl", "show", "nginx", "-p", "ExecMainPID", "--value"]).stdout
     box.run(["systemctl", "start", "demo-acme-renew.service"], timeout=180)
