@@ -163,10 +163,14 @@ class Container:
             self.proc = subprocess.Popen(
                 argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=detach
             )
-        self.leader = self._leader()
-        if veth is not None:
-            self._link_host_end(veth)
-        self._wait_running()
+        try:
+            self.leader = self._leader()
+            if veth is not None:
+                self._link_host_end(veth)
+            self._wait_running()
+        except BaseException:
+            self.stop()  # a boot that failed half-way leaves no container running
+            raise
 
     def _link_host_end(self, veth: Veth) -> None:
         link = f"ve-{self.name}"
@@ -179,7 +183,8 @@ class Container:
         subprocess.run(["ip", "link", "set", link, "up"], check=True, capture_output=True)
 
     def _leader(self) -> int:
-        deadline = time.monotonic() + 30
+        # --ephemeral copies the cached tree first (about 15 s here, much longer on a loaded machine)
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"systemd-nspawn exited: {self.log.read_text()[-2000:]}")
