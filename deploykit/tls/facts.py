@@ -85,5 +85,5 @@ def renewal(host: Host, settings: Settings) -> RenewalFacts:
 
 
 def _show(host: Host, unit: str, *properties: str) -> dict[str, str]:
-    result = host.run(["systemctl", "show", unit, *(f"-p{p}" for p in properties)])
+    result = host.run(["systemctl", "show", *(f"-p{p}" for p in properties), unit])
     return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
