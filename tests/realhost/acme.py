@@ -33,6 +33,31 @@ class Pebble:
     root: Path  # the root that signs the certificates Pebble issues (curl --cacert)
 
 
+def core_wheels(wheels: Path, target: Path) -> Path:
+    """The wheels of deploykit without its acme extra (what the app's venv needs), copied from WHEELS:
+    deploykit's own requirements, followed through the installed distributions of this venv."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    wanted, todo = set(), ["deploykit"]
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in wanted:
+            continue
+        wanted.add(name)
+        for line in metadata.requires(name) or []:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    target.mkdir(parents=True, exist_ok=True)
+    for wheel in wheels.glob("*.whl"):
+        if canonicalize_name(wheel.name.split("-")[0]) in wanted:
+            shutil.copy(wheel, target / wheel.name)
+    return target
+
+
 def missing() -> str | None:
     for tool in ("pebble", "pebble-challtestsrv", "openssl"):
         if shutil.which(tool) is None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.realhost.acme import Pebble, missing, pebble
+from tests.realhost.acme import Pebble, core_wheels, missing, pebble
 from tests.realhost.conftest import HERE, ROOT, TOOL, load_result
 from tests.realhost.host import Container, Veth, build_wheels, can_boot
 
@@ -107,6 +107,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     stage = tmp_path_factory.mktemp("acme-stage")
     started = time.monotonic()
     build_wheels(stage / "wheels", "[acme]")
+    core_wheels(stage / "wheels", stage / "app-wheels")  # the app's venv gets no ACME client
     print(f"wheels {time.monotonic() - started:.1f}s", file=sys.stderr)
     subprocess.run(["cp", "-r", str(ROOT / "examples" / "app"), str(stage / "app")], check=True)
     (stage / "load.py").write_bytes((HERE / "load.py").read_bytes())
@@ -123,7 +124,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             box.sh(INSTALL, timeout=300)
             print(f"installed {time.monotonic() - started:.1f}s", file=sys.stderr)
             done = box.run([TOOL, "apply", "-c", CONFIG, "--yes", "--format", "json", "--install-app",
-                            "/mnt/stage/wheels"], check=False, timeout=600)  # fmt: skip
+                            "/mnt/stage/app-wheels"], check=False, timeout=600)  # fmt: skip
             print(f"applied {time.monotonic() - started:.1f}s", file=sys.stderr)
             try:
                 first = json.loads(done.stdout)
