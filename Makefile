@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml
 
 # nginx -t, systemd-analyze and openssl are real validators the tests run;
 # debootstrap + systemd-nspawn boot the real systemd host (tests/realhost); ssh and ip reach
-# the molecule hosts (make test-fleet); wrk is for make bench; stress-ng is the CPU hog of make test-stress.
+# the molecule hosts (make test-fleet); wrk is for make bench; stress-ng is the CPU hog of make test-stress;
+# pebble (with pebble-challtestsrv) is the ACME server tests/realhost/test_acme.py issues certificates from.
 system-packages:
 	@missing=""; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
@@ -33,6 +34,7 @@ system-packages:
 	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$$missing iproute2"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	command -v stress-ng >/dev/null 2>&1 || missing="$$missing stress-ng"; \
+	command -v pebble >/dev/null 2>&1 || missing="$$missing pebble"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \

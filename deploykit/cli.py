@@ -350,6 +350,26 @@ def doctor(
         raise CheckFailed(f"{sum(f.counts for f in report.findings)} problem(s) found on the host")
 
 
+@app.command(short_help="Renew the ACME certificate now (what the renewal timer runs).")
+def renew(
+    config: Config = None,
+    profile: Profile = None,
+    sets: Sets = None,
+    target: Target = None,
+    force: Annotated[bool, typer.Option("--force", help="Renew even when the certificate is not due.")] = False,
+) -> None:
+    """Renew the certificate of [nginx.tls.acme] when it is within 30 days of expiry (or
+    now, with --force), then reload nginx (never a restart)."""
+    from deploykit.tls.certbot import acme_of
+    from deploykit.tls.issue import renew as renew_now
+
+    loaded = _settings(config, profile, sets)
+    if acme_of(loaded.settings) is None:
+        raise UsageError("nginx.tls.acme is not set: deploykit manages no certificate here")
+    outcome = renew_now(connect(None, target), loaded.settings, force=force)
+    console.plain(outcome.detail)
+
+
 def _exclusive(*options: tuple[str, bool]) -> None:
     given = [name for name, used in options if used]
     if len(given) > 1:

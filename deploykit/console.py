@@ -223,6 +223,15 @@ def status_view(report: StatusReport) -> None:
     out().print(f"[bold]socket[/]   {escape(sock.path)} {facts}")
     health = "  ".join(_state(p.ok, p.describe()) for p in report.health)
     out().print(f"[bold]health[/]   {health or '-'}")
+    for cert in report.certificates:
+        days = _state(cert.days_left > 14, f"{cert.days_left} days left")
+        names = ", ".join(cert.names)
+        out().print(f"[bold]cert[/]     {escape(names)}: expires {cert.not_after} ({days}), serial {cert.serial}")
+    if report.renewal is not None:
+        timer = report.renewal
+        last = f", last run {timer.last_result}" if timer.last_result else ""
+        state = _state(timer.enabled, "enabled" if timer.enabled else "not enabled")
+        out().print(f"[bold]renewal[/]  {timer.timer} {state}, next run {escape(timer.next_run or '-')}{last}")
     _releases(report)
     problems = report.problems()
     if problems:

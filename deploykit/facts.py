@@ -76,7 +76,7 @@ def gather(host: Host, bundle: Bundle, settings: Settings) -> HostState:
     gone = orphans(host, bundle, settings)
     files.update(gone)
     names = []
-    for kind in (Kind.SERVICE_UNIT, Kind.SOCKET_UNIT):
+    for kind in (Kind.SERVICE_UNIT, Kind.SOCKET_UNIT, Kind.ACME_TIMER):
         unit = bundle.by_kind(kind)
         if unit is not None:
             names.append(PurePosixPath(unit.path).name)

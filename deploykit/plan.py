@@ -5,8 +5,9 @@ nginx site, ``daemon-reload`` when a unit changed, enable the socket (or
 restart it when its unit changed: a new path or mode needs a new socket), restart
 the service when its unit or environment changed (HUP does not re-read
 either), reload it when only Gunicorn's conf changed, start it when it is not
-running, and reload nginx when its site changed. When an earlier apply was killed, the
-state planned from is the host after its undo, which runs first (``recovery``).
+running, enable the ACME renewal timer when it is not, and reload nginx when its site
+changed. When an earlier apply was killed, the state planned from is the host after its
+undo, which runs first (``recovery``).
 
 Processes and timers (settings/processes.py names their units): the units of one
 deleted from the settings are stopped and disabled (``disable --now``), then their
@@ -151,6 +152,12 @@ def _services(bundle: Bundle, state: HostState, kinds: set[Kind]) -> list[Action
         actions.append(Systemctl("reload", name))  # a rolling restart re-reads Gunicorn's conf
     elif not installed or (running is not None and running.active is False):
         actions.append(Systemctl("start", name))
+    timer = bundle.by_kind(Kind.ACME_TIMER)
+    if timer is not None:
+        timer_name = PurePosixPath(timer.path).name
+        facts = state.units.get(timer_name)
+        if facts is None or not facts.enabled or not facts.active:
+            actions.append(Systemctl("enable --now", timer_name))
     return actions
 
 

@@ -36,7 +36,10 @@ from deploykit.facts import HostState, bundle_workers, gather, worker_groups
 from deploykit.host.base import CommandResult, Host
 from deploykit.plan import LinkSite, Plan, ReloadNginx, RemoveFile, Systemctl, WriteFile, plan, restart
 from deploykit.render.bundle import Bundle, Kind
+from deploykit.render.nginx import render_site
 from deploykit.settings.model import Settings
+from deploykit.tls.certbot import acme_of
+from deploykit.tls.issue import issue
 
 UNIT_SUFFIXES = (".service", ".socket", ".timer", ".target")
 
@@ -105,7 +108,7 @@ class Deploy:
     # the transaction
     def _transaction(self, before: HostState, pending: Plan, store: ReleaseStore) -> None:
         units = []
-        names = [_unit_name(self.bundle, kind) for kind in (Kind.SOCKET_UNIT, Kind.SERVICE_UNIT)]
+        names = [_unit_name(self.bundle, kind) for kind in (Kind.SOCKET_UNIT, Kind.SERVICE_UNIT, Kind.ACME_TIMER)]
         names += [g.main for g in [*bundle_workers(self.bundle), *worker_groups(before.orphans)]]
         for name in filter(None, names):
             facts = before.units.get(name)
@@ -159,6 +162,8 @@ class Deploy:
         steps: list[tuple[str, Callable[[], str]]] = [("save the release", lambda: self._save_release(before, store))]
         if self.check_app and self._touches_service(pending):
             steps.append(("check the new app", lambda: self._check_app(store)))
+        if acme_of(self.settings) is not None and self.host.runs_commands:
+            steps.append(("certificate", lambda: self._certificate(pending)))
         steps += [
             ("write files", lambda: self._write(pending)),
             ("validate on the host", lambda: self._validate(pending)),
@@ -224,10 +229,12 @@ class Deploy:
             journals.clear(self.host, self.state_dir)  # else the next run tries the restore again
         outcome = "the previous state was restored" if not problems else "RESTORE INCOMPLETE: " + "; ".join(problems)
         headline = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        cause = exc.__cause__ if isinstance(exc.__cause__, DeployKitError) else None
         raise ApplyFailed(
             f"{name} failed: {headline}; {outcome}",
             restored=not problems,
-            hint="Fix the cause above and apply again; `deploykit doctor` looks for the usual problems.",
+            hint=(cause.hint if cause is not None and cause.hint else None)
+            or "Fix the cause above and apply again; `deploykit doctor` looks for the usual problems.",
         ) from exc
 
     def _old_stack_answers(self, before: HostState) -> list[str]:
@@ -324,6 +331,37 @@ class Deploy:
         saved = self._journal().prepared.venv_saved
         if saved is not None:
             self.host.remove_tree(saved)
+
+    # the ACME certificate
+    def _certificate(self, pending: Plan) -> str:
+        """Before the TLS site is written: a first issue installs the site HTTP-only (the ACME
+        webroot answers on port 80) and reloads nginx, then asks the CA; a site already serving
+        answers the challenge from its port-80 server. The TLS site follows in "write files"."""
+        tls = self.settings.nginx.tls
+        acme = acme_of(self.settings)
+        assert tls is not None and acme is not None and self.settings.nginx.acme_root is not None
+        for path, mode in ((acme.config_dir, 0o700), (self.settings.nginx.acme_root, 0o755)):
+            if self.host.make_dir(path, mode=mode):
+                self._prepared(dirs=(*self._journal().prepared.dirs, path))
+        self.host.set_mode(acme.config_dir, 0o700)
+        first = self.host.read(tls.cert_path) is None
+        if first:
+            self._http_only_site(pending)
+        outcome = issue(self.host, self.settings)
+        return outcome.detail + (" (HTTP-01 through the HTTP-only site)" if first else "")
+
+    def _http_only_site(self, pending: Plan) -> None:
+        site = render_site(self.settings, http_only=True)
+        links = any(isinstance(a, LinkSite) for a in pending.actions)
+        self._note(written=(site.path,), links_site=links)
+        self.host.write(site.path, site.content.encode(), mode=site.mode, owner=site.owner, group=site.group)
+        if links:
+            self.host.symlink(self.settings.paths.nginx_site_enabled, site.path)
+        result = self.host.run(["nginx", "-t"])
+        if not result.ok:
+            raise StepFailed(f"nginx -t (the HTTP-only site): {_tail(result)}")
+        self._note(nginx_reload=True)
+        self._systemctl(["reload-or-restart", "nginx.service"])
 
     # change
     def _write(self, pending: Plan) -> str:

@@ -195,13 +195,23 @@ def _files(settings: Settings, bundle: Bundle) -> Iterator[Finding]:
     tls = settings.nginx.tls
     if tls is None:
         return
+    if tls.acme is not None and not all(os.path.exists(p) for p in (tls.cert_path, tls.key_path)):
+        names = ", ".join(settings.nginx.server_names)
+        yield Finding(
+            FILES,
+            "info",
+            f"{tls.cert_path}: not here yet; issued by apply (ACME HTTP-01 for {names})",
+            settings.paths.nginx_site,
+            "nginx -t ran with a throwaway certificate in its place",
+        )
+        return
     cert_readable = True
-    for path in (tls.certificate, tls.certificate_key):
+    for path in (tls.cert_path, tls.key_path):
         try:
             with open(path, "rb"):
                 pass
         except OSError as exc:
-            cert_readable = cert_readable and path != tls.certificate
+            cert_readable = cert_readable and path != tls.cert_path
             hint = "issue the certificate first (e.g. certbot certonly --webroot) or fix nginx.tls"
             yield Finding(FILES, "error", f"{path}: cannot read ({exc.strerror})", settings.paths.nginx_site, hint)
     if cert_readable:
@@ -251,7 +261,7 @@ def _certificate_facts(settings: Settings) -> Iterator[Finding]:
     openssl = which("openssl")
     if tls is None or openssl is None:
         return
-    cert = tls.certificate
+    cert = tls.cert_path
     yield from certificate_expiry(cert, cert, settings.paths.nginx_site)
     if tls.stapling and not run([openssl, "x509", "-in", cert, "-noout", "-ocsp_uri"]).stdout.strip():
         severity: Severity = "error" if tls.ocsp_stapling == "on" else "warning"

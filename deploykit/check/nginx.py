@@ -80,7 +80,7 @@ def testable(content: str, settings: Settings, folder: Path) -> str:
     Line numbers stay the same, so findings point at the real file's lines."""
     content = _LOGS.sub(lambda m: f"{m.group(1)}{m.group(2)} {folder}/{m.group(2)}.log;", content)
     tls = settings.nginx.tls
-    if tls is not None and not (_readable(tls.certificate) and _readable(tls.certificate_key)):
+    if tls is not None and not (_readable(tls.cert_path) and _readable(tls.key_path)):
         cert, key = _throwaway_cert(folder)
         content = _CERT.sub(lambda m: f"{m.group(1)}ssl_certificate {cert};", content)
         content = _KEY.sub(lambda m: f"{m.group(1)}ssl_certificate_key {key};", content)

@@ -54,7 +54,7 @@ def check_verify(settings: Settings, bundle: Bundle, workdir: Path) -> CheckResu
         for local, real in units.items():
             line = line.replace(str(local), real)
         missing = _NOT_EXECUTABLE.search(line)
-        if missing and missing.group(1).startswith(settings.app.venv + "/"):
+        if missing and _installed_later(settings, missing.group(1)):
             findings.append(
                 Finding(
                     VERIFY,
@@ -69,6 +69,14 @@ def check_verify(settings: Settings, bundle: Bundle, workdir: Path) -> CheckResu
     if out.returncode != 0 and not findings:
         findings.append(Finding(VERIFY, "error", f"systemd-analyze verify exited {out.returncode}"))
     return CheckResult(VERIFY, tuple(findings))
+
+
+def _installed_later(settings: Settings, command: str) -> bool:
+    """The app's venv, and the ACME client in deploykit's venv, are installed on the host, not in CI."""
+    tls = settings.nginx.tls
+    return command.startswith(settings.app.venv + "/") or (
+        tls is not None and tls.acme is not None and command == tls.acme.client
+    )
 
 
 def check_security(settings: Settings, bundle: Bundle, workdir: Path) -> CheckResult:

@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from deploykit.apply import journal as journals
 from deploykit.apply.releases import Release, ReleaseStore
@@ -26,6 +27,7 @@ from deploykit.operate.parse import DiskUsage, Listener, PathStat, can_connect, 
 from deploykit.operate.status import Units
 from deploykit.render import Bundle, render
 from deploykit.settings.model import Settings
+from deploykit.tls import facts as tls_facts
 
 DISK_WARN, DISK_ERROR = 90, 97
 JOURNAL_LINES = 10
@@ -299,15 +301,17 @@ class Doctor:
         tls = self.settings.nginx.tls
         if tls is None:
             return []
-        facts = self.host.read(tls.certificate)
+        facts = self.host.read(tls.cert_path)
         if facts is None:
             return [
                 Finding(
                     "certificate",
                     "error",
-                    f"{tls.certificate} does not exist on the host",
-                    tls.certificate,
-                    "issue it (e.g. certbot certonly --webroot) or fix nginx.tls.certificate",
+                    f"{tls.cert_path} does not exist on the host",
+                    tls.cert_path,
+                    "deploykit apply issues it (nginx.tls.acme)"
+                    if tls.acme
+                    else "issue it (e.g. certbot certonly --webroot) or fix nginx.tls.certificate",
                     code="certificate-missing",
                 )
             ]
@@ -318,9 +322,9 @@ class Doctor:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(facts.content)
-            found = certificate_expiry(copy, tls.certificate, tls.certificate, check="certificate")
-            hint = "renew it (certbot renew), then systemctl reload nginx"
-            return [
+            found = certificate_expiry(copy, tls.cert_path, tls.cert_path, check="certificate")
+            hint = "deploykit renew" if tls.acme else "renew it (certbot renew), then systemctl reload nginx"
+            findings = [
                 Finding(
                     f.check,
                     f.severity,
@@ -331,6 +335,11 @@ class Doctor:
                 )
                 for f in found
             ]
+            cert = tls_facts.certificate(self.host, tls.cert_path) if tls.acme and not findings else None
+            if cert is not None:
+                message = f"{tls.cert_path} expires {cert.not_after} ({cert.days_left} days)"
+                findings.append(Finding("certificate", "info", message, tls.cert_path, code="certificate-expiry"))
+            return findings
         finally:
             os.unlink(copy)
 
@@ -376,6 +385,25 @@ class Doctor:
                                  code="drift-interrupted-apply"))  # fmt: skip
         return found
 
+    def renewal(self) -> list[Finding]:
+        """With nginx.tls.acme: the renewal timer is enabled and its last run succeeded."""
+        tls = self.settings.nginx.tls
+        if tls is None or tls.acme is None:
+            return []
+        facts = tls_facts.renewal(self.host, self.settings)
+        unit = self.settings.paths.acme_service_unit
+        found = []
+        if not facts.enabled:
+            message = f"{facts.timer} is not enabled"
+            found.append(Finding("renewal", "error", message, unit, "deploykit apply", code="renewal-timer-disabled"))
+        if facts.last_result and facts.last_result != "success":
+            name = PurePosixPath(unit).name
+            log = self.host.run(["journalctl", "-u", name, "-n", str(JOURNAL_LINES), "-o", "cat", "--no-pager"])
+            message = f"the last renewal failed ({facts.last_result}, {facts.last_run})"
+            message = f"{message}:\n{log.stdout.strip()}"
+            found.append(Finding("renewal", "error", message, unit, "deploykit renew", code="renewal-failed"))
+        return found
+
     def checks(self) -> list[tuple[str, Callable[[], list[Finding]], bool]]:
         """(name, check, needs commands)."""
         return [
@@ -384,6 +412,7 @@ class Doctor:
             ("port", self.port, True),
             ("drift", self.drift, False),
             ("certificate", self.certificate, False),
+            ("renewal", self.renewal, True),
             ("disk", self.disk, True),
             ("clock", self.clock, True),
         ]

@@ -18,6 +18,8 @@ from deploykit.host.base import Host
 from deploykit.operate.parse import UNIT_PROPERTIES, PathStat, UnitState, path_stat, pids, served, unit_state
 from deploykit.settings import processes
 from deploykit.settings.model import Settings
+from deploykit.tls import facts as tls_facts
+from deploykit.tls.facts import CertificateFacts, RenewalFacts
 
 HEALTH_TIMEOUT = 3.0
 
@@ -102,6 +104,9 @@ class StatusReport:
     releases: tuple[ReleaseLine, ...]
     health: tuple[Probe, ...]
     idle_ok: frozenset[str] = field(default_factory=frozenset)  # units that may be inactive (socket-activated)
+    #: with nginx.tls.acme: the certificate on the host (None: not issued yet) and the renewal timer
+    certificates: tuple[CertificateFacts, ...] = ()
+    renewal: RenewalFacts | None = None
 
     @property
     def current(self) -> ReleaseLine | None:
@@ -135,6 +140,8 @@ class StatusReport:
             "releases": [asdict(r) for r in self.releases],
             "health": [{**asdict(p), "ok": p.ok} for p in self.health],
             "problems": self.problems(),
+            "certificates": [asdict(c) for c in self.certificates],
+            "renewal": asdict(self.renewal) if self.renewal else None,
         }
 
     def to_json(self) -> str:
@@ -186,6 +193,9 @@ def gather_status(host: Host, settings: Settings, *, health_timeout: float = HEA
     names = Units.of(settings)
     states = unit_states(host, names.names())
     idle = names.idle()
+    tls = settings.nginx.tls
+    acme = tls is not None and tls.acme is not None
+    found = tls_facts.certificate(host, tls.cert_path) if tls is not None and acme else None
     return StatusReport(
         app=settings.app.name,
         units=tuple(states),
@@ -194,4 +204,6 @@ def gather_status(host: Host, settings: Settings, *, health_timeout: float = HEA
         releases=releases(host, settings),
         health=tuple(probe(host, settings, timeout=health_timeout)),
         idle_ok=idle,
+        certificates=(found,) if found else (),
+        renewal=tls_facts.renewal(host, settings) if acme else None,
     )

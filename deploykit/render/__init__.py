@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deploykit.render.acme import render_renewal
 from deploykit.render.bundle import Bundle, Kind, RenderedFile
 from deploykit.render.envfile import render_env
 from deploykit.render.gunicorn import render_conf
@@ -21,6 +22,7 @@ def render(settings: Settings) -> Bundle:
         files.append(render_socket(settings))
     files += render_processes(settings)
     files.append(render_env(settings))
+    files += render_renewal(settings)
     return Bundle(tuple(files))
 
 

@@ -16,10 +16,14 @@ class Kind(StrEnum):
     ENV_FILE = "env-file"
     PROCESS_UNIT = "process-unit"
     TIMER_UNIT = "timer-unit"
+    ACME_SERVICE = "acme-renew-service"
+    ACME_TIMER = "acme-renew-timer"
 
 
 #: the kinds of systemd unit files; a process's or timer's units are named by settings/processes.py
-UNIT_KINDS = frozenset({Kind.SERVICE_UNIT, Kind.SOCKET_UNIT, Kind.PROCESS_UNIT, Kind.TIMER_UNIT})
+UNIT_KINDS = frozenset(
+    {Kind.SERVICE_UNIT, Kind.SOCKET_UNIT, Kind.PROCESS_UNIT, Kind.TIMER_UNIT, Kind.ACME_SERVICE, Kind.ACME_TIMER}
+)
 
 
 #: the env file holds secrets: only root reads it (systemd reads it before dropping privileges)

@@ -8,19 +8,8 @@ from dataclasses import dataclass
 from deploykit.render.bundle import Kind, RenderedFile
 from deploykit.render.jinja import render_template
 from deploykit.settings.model import NginxSettings, Settings
+from deploykit.tls.policy import policy
 
-# Mozilla "intermediate" (TLS 1.2 part; TLS 1.3 suites are not configurable here).
-# DHE suites are left out on purpose: they would need an ssl_dhparam file.
-INTERMEDIATE_CIPHERS = ":".join(
-    (
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "ECDHE-RSA-CHACHA20-POLY1305",
-    )
-)
 HTTP2_ON_DIRECTIVE = (1, 25, 1)  # `http2 on;` replaced `listen ... http2` in nginx 1.25.1
 
 
@@ -86,9 +75,14 @@ def listen_on(nginx: NginxSettings, port: int) -> list[str]:
     return [str(port), f"[::]:{port}"] if nginx.ipv6 else [str(port)]
 
 
-def render_site(settings: Settings) -> RenderedFile:
+def render_site(settings: Settings, *, http_only: bool = False) -> RenderedFile:
+    """The site file. HTTP_ONLY: the same site without its TLS server, answering ACME
+    challenges on port 80: what apply installs while the first certificate is issued."""
     nginx = settings.nginx
-    tls = nginx.tls
+    tls = None if http_only else nginx.tls
+    plain_main = tls is None or not tls.redirect_http
+    acme = nginx.tls is not None and nginx.tls.acme is not None
+    challenge_root = nginx.acme_root if acme and plain_main else None
     stapling = tls is not None and tls.stapling
     content = render_template(
         "nginx_site.conf.j2",
@@ -100,7 +94,8 @@ def render_site(settings: Settings) -> RenderedFile:
         stapling=stapling,
         resolver=" ".join(f"[{a}]" if ":" in a else a for a in tls.resolver) if tls else "",
         http2_on=nginx.version >= HTTP2_ON_DIRECTIVE,
-        ciphers=INTERMEDIATE_CIPHERS,
+        policy=policy(tls.policy) if tls else None,
+        challenge_root=challenge_root,
         locations=locations(nginx),
         listen_plain=listen_on(nginx, nginx.listen),
         listen_tls=listen_on(nginx, nginx.listen_tls),

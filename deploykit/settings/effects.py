@@ -20,6 +20,9 @@ NOT_RENDERED: dict[str, str] = {
     "deploy.health_path": "apply (apply/probe.py: the health request)",
     "deploy.health_timeout": "apply (apply/probe.py: how long the health gate waits)",
     "deploy.keep_releases": "apply (apply/engine.py: releases pruned after a deploy)",
+    "nginx.tls.acme.email": "apply (tls/certbot.py: the ACME account's contact)",
+    "nginx.tls.acme.directory": "apply (tls/certbot.py: the ACME server; renewals reuse it)",
+    "nginx.tls.acme.key_type": "apply (tls/certbot.py: the key of the certificate)",
 }
 
 #: dotted field -> what it changes, where its section's line below would be vague.
@@ -35,6 +38,10 @@ FIELDS: dict[str, str] = {
     "app.env": "env file",
     "app.secrets": "env file",
     "app.state_directories": "service unit StateDirectory= and Environment=",
+    "nginx.tls.acme": "nginx site (certificate paths, ACME webroot) and the renewal service + timer",
+    "nginx.tls.acme.ca_bundle": "renewal service Environment=REQUESTS_CA_BUNDLE (and apply's client)",
+    "nginx.tls.acme.client": "renewal service ExecStart (and apply's client)",
+    "nginx.tls.acme.config_dir": "nginx site certificate paths, renewal service ExecStart and ReadWritePaths=",
 }
 
 #: section -> what its fields change, when not said per field.

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from deploykit.settings import processes, serving
+from deploykit.settings.acme import AcmeSettings, http01_refusal
 from deploykit.settings.base import Model, conflict
 from deploykit.settings.processes import ProcessSettings, TimerSettings, UnitWord
 from deploykit.settings.server import ServerSettings
@@ -114,8 +115,20 @@ class GunicornSettings(Model):
 
 
 class TlsSettings(Model):
-    certificate: SafePath
-    certificate_key: SafePath
+    certificate: SafePath | None = Field(
+        default=None, description="required without acme; with acme: <acme.config_dir>/live/<app>/fullchain.pem"
+    )
+    certificate_key: SafePath | None = Field(
+        default=None, description="required without acme; with acme: <acme.config_dir>/live/<app>/privkey.pem"
+    )
+    acme: AcmeSettings | None = Field(
+        default=None,
+        description="deploykit issues and renews the certificate (HTTP-01 on port 80); "
+        "true: on with the defaults, false: off (over a profile that turns it on)",
+    )
+    policy: Literal["intermediate", "modern"] = Field(
+        default="intermediate", description="Mozilla's server-side TLS profile (modern: TLS 1.3 only)"
+    )
     trusted_certificate: SafePath | None = Field(
         default=None, description="CA chain for OCSP stapling verification; stapling is rendered only with it"
     )
@@ -127,17 +140,66 @@ class TlsSettings(Model):
     hsts: bool = True
     hsts_max_age: int = Field(default=31536000, ge=0)
     hsts_include_subdomains: bool = True
+    hsts_preload: bool = Field(default=False, description="ask browsers to preload HTTPS-only (hstspreload.org)")
+
+    @field_validator("acme", mode="before")
+    @classmethod
+    def _acme_switch(cls, value: Any) -> Any:
+        """TOML has no null: `acme = false` turns off what a profile turned on."""
+        if value is True:
+            return {}
+        return None if value is False else value
 
     @property
     def stapling(self) -> bool:
         """OCSP stapling is rendered only with a CA chain to verify responses against."""
         return self.trusted_certificate is not None and self.ocsp_stapling != "off"
 
+    @property
+    def cert_path(self) -> str:
+        assert self.certificate is not None  # filled in for acme by Settings, required otherwise
+        return self.certificate
+
+    @property
+    def key_path(self) -> str:
+        assert self.certificate_key is not None
+        return self.certificate_key
+
     @model_validator(mode="after")
     def _resolver_for_stapling(self) -> TlsSettings:
         if self.resolver and not self.stapling:
             raise conflict(
                 "resolver acts only with OCSP stapling (set trusted_certificate)", "resolver", "trusted_certificate"
+            )
+        if self.acme is None:
+            for name in ("certificate", "certificate_key"):
+                if getattr(self, name) is None:
+                    raise conflict(f"{name} is required unless acme issues the certificate", name, "acme")
+        else:
+            live = self.acme.config_dir + "/live/"
+            for name in ("certificate", "certificate_key"):
+                if not str(getattr(self, name)).startswith(live):
+                    raise conflict(
+                        f"{name} is set by hand while acme issues the certificate into {live}; "
+                        f"leave {name} unset, or remove [nginx.tls.acme] to use your own files",
+                        name,
+                        "acme",
+                    )
+            if self.stapling:
+                raise conflict(
+                    "OCSP stapling with acme: Let's Encrypt has ended OCSP; leave trusted_certificate unset",
+                    "trusted_certificate",
+                    "acme",
+                )
+            if self.acme.requires_email and self.acme.email is None:
+                raise conflict(f"the ACME directory {self.acme.directory!r} requires an account email", "acme.email")
+        if self.hsts_preload and not (
+            self.hsts and self.hsts_include_subdomains and self.hsts_max_age >= 31536000 and self.redirect_http
+        ):
+            raise conflict(
+                "hsts_preload needs hsts, hsts_include_subdomains, redirect_http and hsts_max_age >= 31536000 "
+                "(the preload list's rules)",
+                "hsts_preload",
             )
         return self
 
@@ -239,6 +301,7 @@ class NginxSettings(Model):
                 "listen",
                 "listen_tls",
             )
+        self._acme_rules()
         if not self.real_ip_from and (self.real_ip_header != "X-Forwarded-For" or self.real_ip_recursive):
             raise conflict(
                 "real_ip_header and real_ip_recursive act only with real_ip_from (the trusted proxies)",
@@ -246,6 +309,22 @@ class NginxSettings(Model):
                 "real_ip_recursive",
             )
         return self
+
+    def _acme_rules(self) -> None:
+        if self.tls is None or self.tls.acme is None:
+            return
+        for index, name in enumerate(self.server_names):
+            why = http01_refusal(name)
+            if why is not None:
+                raise conflict(f"server_names[{index}]: {why} (nginx.tls.acme issues for server_names)", "server_names")
+        if self.listen != 80:
+            raise conflict(
+                f"listen is {self.listen} but acme validates by HTTP-01: port 80 must reach nginx; set listen = 80",
+                "listen",
+                "tls.acme",
+            )
+        if self.acme_root is None:
+            raise conflict("acme needs acme_root, the folder nginx serves HTTP-01 challenges from", "acme_root")
 
 
 class SystemdSettings(Model):
@@ -282,6 +361,12 @@ class PathSettings(Model):
     service_unit: SafePath = "/etc/systemd/system/{app}.service"
     socket_unit: SafePath = "/etc/systemd/system/{app}.socket"
     env_file: SafePath = "/etc/default/{app}"
+    acme_service_unit: SafePath = Field(
+        default="/etc/systemd/system/{app}-acme-renew.service", description="with nginx.tls.acme: the renewal job"
+    )
+    acme_timer_unit: SafePath = Field(
+        default="/etc/systemd/system/{app}-acme-renew.timer", description="with nginx.tls.acme: twice a day"
+    )
     socket: SafePath = Field(default="/run/{app}.sock", description="the app's unix socket, nginx's upstream")
     state_dir: SafePath = "/var/lib/deploykit/{app}"
 
@@ -341,7 +426,7 @@ class Settings(Model):
             # error per {app} path, each blamed on the profile or the defaults. A valid
             # stand-in keeps the report to the one real error (validation fails regardless).
             name = "app"
-        return _expand(data, name, _defaults_with_placeholder())
+        return _expand(_acme_paths(data), name, _defaults_with_placeholder())
 
     @model_validator(mode="after")
     def _stop_after_graceful(self) -> Settings:
@@ -405,6 +490,24 @@ def _defaults_with_placeholder() -> dict[str, dict[str, str]]:
             if isinstance(sub.default, str) and "{app}" in sub.default:
                 found.setdefault(section, {})[name] = sub.default
     return found
+
+
+def _acme_paths(data: dict[str, Any]) -> dict[str, Any]:
+    """With [nginx.tls.acme], the certificate paths default to the files the ACME client keeps
+    under acme.config_dir (``{app}`` is expanded next, with everything else)."""
+    nginx = data.get("nginx")
+    if not isinstance(nginx, dict) or not isinstance(nginx.get("tls"), dict):
+        return data
+    tls: dict[str, Any] = nginx["tls"]
+    acme = {} if tls.get("acme") is True else tls.get("acme")
+    if not isinstance(acme, dict):
+        return data
+    config_dir = acme.get("config_dir", AcmeSettings.model_fields["config_dir"].default)
+    if not isinstance(config_dir, str):
+        return data  # refused by its own check
+    live = f"{config_dir}/live/{{app}}"
+    filled = {"certificate": f"{live}/fullchain.pem", "certificate_key": f"{live}/privkey.pem"}
+    return {**data, "nginx": {**nginx, "tls": {**filled, **tls}}}
 
 
 def _expand(data: dict[str, Any], name: str, defaults: dict[str, dict[str, str]]) -> dict[str, Any]:

@@ -253,6 +253,10 @@ def collisions(settings: Settings) -> list[tuple[str, str, str]]:
     the stem <app>-<name> that groups a process's or timer's units."""
     service, socket = app_units(settings)
     owner = {service: "paths.service_unit", **({socket: "paths.socket_unit"} if socket else {})}
+    tls = settings.nginx.tls
+    if tls is not None and tls.acme is not None:  # the renewal job's units are the app's too
+        owner[PurePosixPath(settings.paths.acme_service_unit).name] = "paths.acme_service_unit"
+        owner[PurePosixPath(settings.paths.acme_timer_unit).name] = "paths.acme_timer_unit"
     stems = {PurePosixPath(name).stem: field for name, field in owner.items()}
     found = []
     for field, group in groups(settings).items():

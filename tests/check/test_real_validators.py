@@ -33,7 +33,7 @@ def counted(report: Report) -> list[tuple[str, str]]:
 
 
 def tls_overrides(cert: Path, key: Path) -> tuple[str, ...]:
-    return (f'nginx.tls.certificate="{cert}"', f'nginx.tls.certificate_key="{key}"')
+    return ("nginx.tls.acme=false", f'nginx.tls.certificate="{cert}"', f'nginx.tls.certificate_key="{key}"')
 
 
 def with_file(bundle: Bundle, kind: Kind, edit: Callable[[str], str]) -> Bundle:
@@ -41,9 +41,9 @@ def with_file(bundle: Bundle, kind: Kind, edit: Callable[[str], str]) -> Bundle:
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_every_profile_passes_every_real_validator(profile: str, self_signed: Callable[..., tuple[Path, Path]]) -> None:
-    overrides = tls_overrides(*self_signed()) if profile == "tls" else ()
-    report = run_checks(settings_for(profile, *overrides))
+def test_every_profile_passes_every_real_validator(profile: str) -> None:
+    """The tls profile as shipped: ACME on and no certificate here (CI), which apply issues."""
+    report = run_checks(settings_for(profile))
     assert counted(report) == []
     optional = {"gunicorn config": profile == "django", "systemd-analyze calendar": profile == "celery"}
     assert all(r.ran == optional.get(r.name, True) for r in report.results), [(r.name, r.ran) for r in report.results]
@@ -51,6 +51,17 @@ def test_every_profile_passes_every_real_validator(profile: str, self_signed: Ca
     assert scores and all(score <= 2.0 for score in scores.values()), scores
     if profile == "celery":  # every service unit is scored: the app's, the worker's and the timer's job
         assert set(scores) == {f"/etc/systemd/system/demo{unit}.service" for unit in ("", "-worker", "-nightly")}
+    if profile == "tls":  # the app's service, and the ACME renewal job
+        assert set(scores) == {"/etc/systemd/system/demo.service", "/etc/systemd/system/demo-acme-renew.service"}
+
+
+def test_acme_without_a_certificate_is_info_and_nginx_t_runs_with_a_throwaway_pair() -> None:
+    report = run_checks(settings_for("tls"))
+    (info,) = [f for f in report.findings if f.check == "files"]
+    assert info.severity == "info" and "issued by apply" in info.message
+    assert info.message.startswith("/etc/deploykit/acme/live/demo/fullchain.pem")
+    nginx_t = next(r for r in report.results if r.name == "nginx -t")
+    assert nginx_t.ran and nginx_t.findings == ()
 
 
 def test_the_example_project_passes_every_real_validator_gixy_included() -> None:
@@ -61,7 +72,10 @@ def test_the_example_project_passes_every_real_validator_gixy_included() -> None
 
 
 def test_tls_profile_with_missing_certificates_fails_but_still_runs_nginx_t() -> None:
-    report = run_checks(settings_for("tls"))
+    """Certificate paths given by hand (ACME off) that do not exist stay an error."""
+    given = ('nginx.tls.certificate="/etc/letsencrypt/live/example.com/fullchain.pem"',
+             'nginx.tls.certificate_key="/etc/letsencrypt/live/example.com/privkey.pem"')  # fmt: skip
+    report = run_checks(settings_for("tls", "nginx.tls.acme=false", *given))
     messages = counted(report)
     assert (
         "files",

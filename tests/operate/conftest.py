@@ -61,12 +61,18 @@ HEALTHY_PROBE = {
 }
 
 
+TIMER_SHOW = "UnitFileState=enabled\nNextElapseUSecRealtime=Mon 2026-11-30 12:40:38 UTC\n"
+RENEW_SHOW = "Result=success\nExecMainExitTimestamp=Mon 2026-11-30 00:40:38 UTC\n"
+
+
 @dataclass
 class Canned:
     """Answers by command; tests change single entries to break one thing."""
 
     show: dict[str, str] = field(default_factory=lambda: {"demo.service": SERVICE_SHOW, "demo.socket": SOCKET_SHOW,
-                                                          "nginx.service": NGINX_SHOW})  # fmt: skip
+                                                          "nginx.service": NGINX_SHOW,
+                                                          "demo-acme-renew.timer": TIMER_SHOW,
+                                                          "demo-acme-renew.service": RENEW_SHOW})  # fmt: skip
     children: str = "  107\n  108\n"
     socket_stat: CommandResult = field(default_factory=lambda: CommandResult(0, "660 root www-data socket\n"))
     nginx_groups: CommandResult = field(default_factory=lambda: CommandResult(0, "www-data\n"))

@@ -36,7 +36,8 @@ def found(host: FakeHost, settings: Settings) -> list[tuple[str, str, str]]:
 def test_a_healthy_host_is_clean(host: FakeHost, settings: Settings) -> None:
     report = diagnose(host, settings)
     assert not report.failed and report.findings == ()
-    assert [r.name for r in report.results] == ["units", "socket", "port", "drift", "certificate", "disk", "clock"]
+    names = ["units", "socket", "port", "drift", "certificate", "renewal", "disk", "clock"]
+    assert [r.name for r in report.results] == names
 
 
 # socket permissions
@@ -101,7 +102,7 @@ def test_port_squatter_through_the_host(host: FakeHost, settings: Settings, cann
 def test_tls_port_is_checked_too(canned: Canned) -> None:
     tls = settings_for("tls", 'nginx.server_names=["shop.example"]')
     host = deployed_host(tls, canned)
-    host.files[tls.nginx.tls.certificate] = FileFacts(b"x", 0o644, "root", "root")  # type: ignore[union-attr]
+    host.files[tls.nginx.tls.cert_path] = FileFacts(b"x", 0o644, "root", "root")  # type: ignore[union-attr]
     diagnose(host, tls)
     assert ["ss", "-ltnpH", "sport = :443"] in host.commands
 
@@ -223,7 +224,7 @@ def tls_host(canned: Canned, cert: Path | None) -> tuple[FakeHost, Settings]:
     canned.ss[443] = canned.ss[80]
     host = deployed_host(settings, canned)
     if cert is not None:
-        host.files[settings.nginx.tls.certificate] = FileFacts(cert.read_bytes(), 0o644, "root", "root")  # type: ignore[union-attr]
+        host.files[settings.nginx.tls.cert_path] = FileFacts(cert.read_bytes(), 0o644, "root", "root")  # type: ignore[union-attr]
     return host, settings
 
 
@@ -257,9 +258,24 @@ def test_certificate_unparsable_or_missing(canned: Canned, tmp_path: Path) -> No
 def test_on_a_staging_root_only_file_checks_run(tmp_path: Path, settings: Settings) -> None:
     report = diagnose(StagingHost(tmp_path), settings)
     assert {r.name: r.ran for r in report.results} == {
-        "units": False, "socket": False, "port": False, "drift": True, "certificate": True, "disk": False,
-        "clock": False,
+        "units": False, "socket": False, "port": False, "drift": True, "certificate": True, "renewal": False,
+        "disk": False, "clock": False,
     }  # fmt: skip
     assert [f.message for f in report.findings] == [
         "no release recorded: this stack was not installed by deploykit apply"
     ]
+
+
+def test_a_failed_last_renewal_and_a_disabled_timer_are_errors_with_the_log(canned: Canned) -> None:
+    settings = settings_for("tls", 'nginx.server_names=["shop.example"]')
+    canned.ss[443] = canned.ss[80]
+    host = deployed_host(settings, canned)
+    canned.show["demo-acme-renew.service"] = "Result=exit-code\nExecMainExitTimestamp=Mon 2026-11-30 00:40:38 UTC\n"
+    canned.show["demo-acme-renew.timer"] = "UnitFileState=disabled\nNextElapseUSecRealtime=\n"
+    canned.journal_cat = "urn:acme:error:rateLimited\n"  # the renewal unit's log
+    found = [f for f in diagnose(host, settings).findings if f.check == "renewal"]
+    assert [(f.severity, f.message.split("\n")[0]) for f in found] == [
+        ("error", "demo-acme-renew.timer is not enabled"),
+        ("error", "the last renewal failed (exit-code, Mon 2026-11-30 00:40:38 UTC):"),
+    ]
+    assert found[1].message.endswith("urn:acme:error:rateLimited") and found[1].hint == "deploykit renew"

@@ -33,7 +33,9 @@ def test_a_healthy_stack(host: FakeHost, settings: Settings) -> None:
 
 def test_json_has_every_section(host: FakeHost, settings: Settings) -> None:
     data = json.loads(gather_status(host, settings).to_json())
-    assert set(data) == {"ok", "app", "units", "workers", "socket", "release", "releases", "health", "problems"}
+    assert set(data) == {"ok", "app", "units", "workers", "socket", "release", "releases", "health", "problems",
+                         "certificates", "renewal"}  # fmt: skip
+    assert data["certificates"] == [] and data["renewal"] is None  # no ACME in this profile
     assert data["ok"] is True and data["units"][0]["ok"] is True
     assert data["release"]["id"] == data["releases"][0]["id"] and data["releases"][0]["current"] is True
 

@@ -85,11 +85,13 @@ def _remove_stale() -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def build_wheels(target: Path) -> Path:
-    """deploykit and every dependency as wheels, for an offline install in the container."""
+def build_wheels(target: Path, extras: str = "") -> Path:
+    """deploykit (with EXTRAS, e.g. "[acme]") and every dependency as wheels, for an offline install
+    in the container."""
     target.mkdir(parents=True, exist_ok=True)
     pip = [str(ROOT / ".venv/bin/python"), "-m", "pip"]
-    subprocess.run([*pip, "wheel", "--quiet", "--wheel-dir", str(target), str(ROOT)], check=True, capture_output=True)
+    package = f"{ROOT}{extras}"
+    subprocess.run([*pip, "wheel", "--quiet", "--wheel-dir", str(target), package], check=True, capture_output=True)
     return target
 
 
@@ -161,10 +163,14 @@ class Container:
             self.proc = subprocess.Popen(
                 argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=detach
             )
-        self.leader = self._leader()
-        if veth is not None:
-            self._link_host_end(veth)
-        self._wait_running()
+        try:
+            self.leader = self._leader()
+            if veth is not None:
+                self._link_host_end(veth)
+            self._wait_running()
+        except BaseException:
+            self.stop()  # a boot that failed half-way leaves no container running
+            raise
 
     def _link_host_end(self, veth: Veth) -> None:
         link = f"ve-{self.name}"
@@ -177,7 +183,8 @@ class Container:
         subprocess.run(["ip", "link", "set", link, "up"], check=True, capture_output=True)
 
     def _leader(self) -> int:
-        deadline = time.monotonic() + 30
+        # --ephemeral copies the cached tree first (about 15 s here, much longer on a loaded machine)
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"systemd-nspawn exited: {self.log.read_text()[-2000:]}")

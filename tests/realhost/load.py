@@ -1,21 +1,35 @@
 """Keep-alive HTTP load against nginx, run *inside* the container with its own python3.
 
-Usage: python3 load.py SECONDS HOST_HEADER; prints {"ok": N, "failures": [...]} as JSON.
+Usage: python3 load.py SECONDS HOST_HEADER [https]; prints {"ok": N, "failures": [...]} as JSON.
+With https: port 443 (the chain is verified by the tests' curl, not here).
 """
 
 import http.client
 import json
+import ssl
 import sys
 import threading
 import time
 
 SECONDS, HOST = float(sys.argv[1]), sys.argv[2]
+HTTPS = sys.argv[3:] == ["https"]
+
+
+def connect() -> http.client.HTTPConnection:
+    if not HTTPS:
+        return http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    # no SNI to 127.0.0.1: nginx answers with its default TLS server, the site's only one
+    return http.client.HTTPSConnection("127.0.0.1", 443, timeout=10, context=context)
+
+
 results = {"ok": 0, "failures": []}
 lock = threading.Lock()
 
 
 def client() -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
+    conn = connect()
     end = time.monotonic() + SECONDS
     while time.monotonic() < end:
         try:
@@ -33,7 +47,7 @@ def client() -> None:
             with lock:
                 results["failures"].append(repr(exc))
             conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
+            conn = connect()
     conn.close()
 
 

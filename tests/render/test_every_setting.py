@@ -17,6 +17,7 @@ import copy
 import types
 import typing
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import annotated_types
@@ -68,9 +69,20 @@ OVERRIDES: dict[str, Any] = {
     "nginx.version": (1, 25, 1),
     # "auto" and "on" render alike (stapling on); "on" only makes check's missing-OCSP-URL finding an error
     "nginx.tls.ocsp_stapling": "off",
+    # the model reads it: a readable PEM file
+    "nginx.tls.acme.ca_bundle": str(Path(__file__).with_name("walk-ca.pem")),
+    # free text checked by the model itself: an address, a named directory or an https:// URL
+    "nginx.tls.acme.email": "walk@example.com",
+    "nginx.tls.acme.directory": "staging",
 }
 
 TLS = {"certificate": "/etc/ssl/walk.pem", "certificate_key": "/etc/ssl/walk.key"}
+#: ACME on: the certificate paths are the client's files
+ACME = {"acme": {}}
+MANAGED = {
+    "certificate": "/etc/deploykit/acme/live/demo/fullchain.pem",
+    "certificate_key": "/etc/deploykit/acme/live/demo/privkey.pem",
+}
 #: What must be on for a field to matter at all (each says why).
 PREREQUISITES: dict[str, dict[str, Any]] = {
     # the TLS server block is the only one with these
@@ -87,13 +99,27 @@ PREREQUISITES: dict[str, dict[str, Any]] = {
     "nginx.real_ip_recursive": {"nginx.real_ip_from": ["10.0.0.0/8"]},
     # the resolver serves OCSP stapling, rendered only with a chain to verify the answers
     "nginx.tls.resolver": {"nginx.tls.trusted_certificate": "/etc/ssl/chain.pem"},
+    # ACME issues into its own files: the TLS site before it uses those same paths, given by hand
+    "nginx.tls.acme": {"nginx.tls": MANAGED},
+    # the renewal units exist only with ACME on
+    "paths.acme_service_unit": {"nginx.tls": ACME},
+    "paths.acme_timer_unit": {"nginx.tls": ACME},
 }
+# a certificate holds real names, never the catch-all '_' (the default)
+for _acme_field in (
+    "nginx.tls.acme",
+    "paths.acme_service_unit",
+    "paths.acme_timer_unit",
+    *(f"nginx.tls.acme.{name}" for name in ("email", "directory", "ca_bundle", "key_type", "client", "config_dir")),
+):
+    PREREQUISITES.setdefault(_acme_field, {})["nginx.server_names"] = ["walk.example.com"]
 #: Fields of the gunicorn run mode only (conf.py is not rendered in the serve mode).
 GUNICORN_ONLY = ("gunicorn.", "paths.gunicorn_conf")
 
 #: A minimal valid item for a list of models, and the presence value of an optional model.
 MINIMAL: dict[str, Any] = {
     "nginx.tls": TLS,
+    "nginx.tls.acme": {},
     "nginx.static[]": {"url": "/walk-static/", "path": "/srv/walk/static/"},
     "nginx.websockets[]": {"url": "/walk-ws/"},
     "nginx.rate_limit": {},

@@ -35,11 +35,19 @@ VARIANTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     ),
     "tls-stapling-no-redirect": (
         "tls",
-        ("nginx.tls.redirect_http=false", "nginx.tls.trusted_certificate=\"/etc/ssl/chain.pem\"",
+        ("nginx.tls.acme=false", "nginx.tls.certificate=\"/etc/ssl/site.pem\"",
+         "nginx.tls.certificate_key=\"/etc/ssl/site.key\"",
+         "nginx.tls.redirect_http=false", "nginx.tls.trusted_certificate=\"/etc/ssl/chain.pem\"",
          'nginx.tls.resolver=["127.0.0.53", "2001:4860:4860::8888"]',
          "nginx.version=[1, 25, 3]", "nginx.ipv6=false", "nginx.default_server=true", "nginx.gzip=false",
          "nginx.security_headers=false", "nginx.access_log=\"off\""),
     ),
+    "tls-acme-modern-no-redirect": (
+        "tls",
+        ('nginx.tls.policy="modern"', "nginx.tls.redirect_http=false", 'nginx.tls.acme.email="ops@example.com"',
+         'nginx.tls.acme.config_dir="/etc/acme"', 'nginx.tls.acme.directory="staging"'),
+    ),
+    "tls-hsts-preload": ("tls", ("nginx.tls.hsts_preload=true",)),
 }  # fmt: skip
 
 

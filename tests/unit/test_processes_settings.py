@@ -56,6 +56,9 @@ REFUSED = [
     ('[paths]\nsocket_unit = "/etc/systemd/system/demo-tick.timer"\n'
      '[timers.tick]\ncommand = "x"\non_calendar = "daily"\n',
      "timers.tick: timers.tick would install demo-tick.*, which paths.socket_unit already names"),
+    # with ACME on, <app>-acme-renew.service and .timer are the renewal job's
+    ('[nginx]\nserver_names = ["shop.example.com"]\n[nginx.tls.acme]\n[processes.acme-renew]\ncommand = "x"\n',
+     "processes.acme-renew: processes.acme-renew would install demo-acme-renew.*, which paths.acme_timer_unit"),
     ('[timers.nightly]\ncommand = "x"\non_calendar = "bogus"\n',
      "timers.nightly.on_calendar = 'bogus': 'bogus' is neither a weekday"),
     (f'{NIGHTLY}on_calendar = "25:00"\n', "timers.nightly.on_calendar = '25:00': hour 25 is outside 0..23"),
