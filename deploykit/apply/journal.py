@@ -49,6 +49,8 @@ class Prepared:
     venv: str = ""
     venv_created: bool = False
     venv_saved: str | None = None
+    #: a code release folder this apply made (removed on undo)
+    release_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,10 @@ class Journal:
     daemon_reload: bool = False
     nginx_reload: bool = False
     prepared: Prepared = field(default_factory=Prepared)
+    #: the code releases' `current` link, where it pointed before, and whether the switch began
+    code_link: str = ""
+    code_link_before: str | None = None
+    code_switched: bool = False
 
     def at(self, step: str) -> Journal:
         return replace(self, step=step)

@@ -14,6 +14,7 @@ from pathlib import Path
 from deploykit.check.findings import CheckResult, Finding
 from deploykit.check.tools import INSTALL_HINTS, run, which
 from deploykit.render.bundle import Bundle, Kind
+from deploykit.settings.layout import code_location
 from deploykit.settings.model import Settings
 
 VERIFY = "systemd-analyze verify"
@@ -51,7 +52,7 @@ def check_verify(settings: Settings, bundle: Bundle, workdir: Path) -> CheckResu
         for local, real in units.items():
             line = line.replace(str(local), real)
         missing = _NOT_EXECUTABLE.search(line)
-        if missing and missing.group(1).startswith(settings.app.venv + "/"):
+        if missing and missing.group(1).startswith(code_location(settings).venv + "/"):
             findings.append(
                 Finding(
                     VERIFY,

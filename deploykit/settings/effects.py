@@ -19,7 +19,12 @@ NOT_RENDERED: dict[str, str] = {
     "systemd.security_threshold": "check (check/systemd.py: the highest accepted security score)",
     "deploy.health_path": "apply (apply/probe.py: the health request)",
     "deploy.health_timeout": "apply (apply/probe.py: how long the health gate waits)",
-    "deploy.keep_releases": "apply (apply/engine.py: releases pruned after a deploy)",
+    "deploy.keep_releases": "apply (apply/engine.py: releases and code folders pruned after a deploy)",
+    "deploy.project": "apply (apply/run.py, build.py: the project apply and `deploykit build` build)",
+    "deploy.hooks": "apply (apply/hooks.py: commands run around a code release switch)",
+    "deploy.hooks.before_switch": "apply (apply/hooks.py: run in the new release before the switch)",
+    "deploy.hooks.after_switch": "apply (apply/hooks.py: run after the new release passed the health gate)",
+    "deploy.hooks.timeout": "apply (apply/hooks.py: RuntimeMaxSec= of each hook)",
 }
 
 #: dotted field -> what it changes, where its section's line below would be vague.

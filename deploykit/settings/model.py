@@ -26,6 +26,7 @@ from deploykit.settings.types import (
     Host,
     IpAddress,
     ModuleRef,
+    OneLine,
     ProjectPath,
     Rate,
     RealIpSource,
@@ -298,12 +299,53 @@ class PathSettings(Model):
         return self
 
 
+#: One hook: a shell line (run by /bin/sh -c) or an argv list (no shell).
+HookCommand = OneLine | tuple[OneLine, ...]
+
+
+class HookSettings(Model):
+    """Commands run in the new release, as the service (see apply/hooks.py)."""
+
+    before_switch: tuple[HookCommand, ...] = Field(
+        default=(), description="run in the new release before the switch (migrate, collectstatic); a failure aborts"
+    )
+    after_switch: tuple[HookCommand, ...] = Field(
+        default=(), description="run once the new release is healthy; a failure rolls the release back"
+    )
+    timeout: int = Field(default=300, ge=1, le=86400, description="seconds each hook may run")
+
+    @field_validator("before_switch", "after_switch")
+    @classmethod
+    def _not_empty(cls, value: tuple[HookCommand, ...]) -> tuple[HookCommand, ...]:
+        for command in value:
+            if (command == ()) or (isinstance(command, str) and not command.strip()):
+                raise ValueError("a hook command must not be empty")
+        return value
+
+
 class DeploySettings(Model):
     """How `apply` proves and keeps a deploy."""
 
+    code_releases: bool = Field(
+        default=False,
+        description="install the app's code into app.working_dir/releases/<id> (its own venv) and switch a "
+        "`current` link; the units run from current (app.venv is not used)",
+    )
+    project: ProjectPath | None = Field(
+        default=None, description="the app's project folder: `apply` builds its wheelhouse when given none"
+    )
+    hooks: HookSettings = Field(default_factory=HookSettings)
     health_path: UrlPrefix = Field(default="/", description="GET through the socket and nginx after apply")
     health_timeout: int = Field(default=30, ge=1, le=600, description="seconds apply waits for a 2xx/3xx answer")
-    keep_releases: int = Field(default=5, ge=1, le=100, description="releases kept under paths.state_dir")
+    keep_releases: int = Field(
+        default=5, ge=1, le=100, description="releases kept under paths.state_dir (and their code folders)"
+    )
+
+    @model_validator(mode="after")
+    def _hooks_need_releases(self) -> DeploySettings:
+        if (self.hooks.before_switch or self.hooks.after_switch) and not self.code_releases:
+            raise conflict("hooks run around a release switch: set deploy.code_releases = true", "hooks", "code_releases")
+        return self
 
 
 class Settings(Model):

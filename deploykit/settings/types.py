@@ -41,6 +41,8 @@ SafePath = Annotated[str, AfterValidator(CHECKS["absolute path"]), Syntax("absol
 ProjectPath = Annotated[str, AfterValidator(CHECKS["project path"]), Syntax("project path")]
 #: One line of a systemd unit value: anything printable, no newline.
 SystemdValue = Annotated[str, AfterValidator(CHECKS["one-line text"]), Syntax("one-line text")]
+#: One line of text handed to a command as an argument (a hook): no control characters.
+OneLine = Annotated[str, AfterValidator(CHECKS["one-line text"]), Syntax("one-line text")]
 #: A value for /etc/default/<app>: printable; the renderer quotes and escapes it.
 #: Numbers and booleans (`PORT = 8000`, `--set app.env.DEBUG=true`) become their text, as a shell would see them.
 EnvValue = Annotated[

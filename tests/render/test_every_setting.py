@@ -65,6 +65,9 @@ OVERRIDES: dict[str, Any] = {
     "nginx.version": (1, 25, 1),
     # "auto" and "on" render alike (stapling on); "on" only makes check's missing-OCSP-URL finding an error
     "nginx.tls.ocsp_stapling": "off",
+    # a hook is a shell line or an argv list
+    "deploy.hooks.before_switch": ["true"],
+    "deploy.hooks.after_switch": [["true", "--walk"]],
 }
 
 TLS = {"certificate": "/etc/ssl/walk.pem", "certificate_key": "/etc/ssl/walk.key"}
@@ -84,6 +87,9 @@ PREREQUISITES: dict[str, dict[str, Any]] = {
     "nginx.real_ip_recursive": {"nginx.real_ip_from": ["10.0.0.0/8"]},
     # the resolver serves OCSP stapling, rendered only with a chain to verify the answers
     "nginx.tls.resolver": {"nginx.tls.trusted_certificate": "/etc/ssl/chain.pem"},
+    # hooks run around a code release switch; without code releases the model refuses them
+    "deploy.hooks.before_switch": {"deploy.code_releases": True},
+    "deploy.hooks.after_switch": {"deploy.code_releases": True},
 }
 #: Fields of the gunicorn run mode only (conf.py is not rendered in the serve mode).
 GUNICORN_ONLY = ("gunicorn.", "paths.gunicorn_conf")
@@ -94,6 +100,7 @@ MINIMAL: dict[str, Any] = {
     "nginx.static[]": {"url": "/walk-static/", "path": "/srv/walk/static/"},
     "nginx.websockets[]": {"url": "/walk-ws/"},
     "nginx.rate_limit": {},
+    "deploy.hooks": {},
 }
 
 
