@@ -247,7 +247,8 @@ def _releases(report: StatusReport) -> None:
     for release in report.releases:
         mark = "[green]*[/]" if release.current else ""
         code = release.code_version or "-"
-        row = (release.id, release.status, code, release.config_version, escape(release.source), release.finished or "-")
+        config, finished = release.config_version, release.finished or "-"
+        row = (release.id, release.status, code, config, escape(release.source), finished)
         table.add_row(mark, *row)
     out().print(table)
 

@@ -29,8 +29,8 @@ from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 
-from deploykit.apply import journal as journals
 from deploykit.apply import hooks
+from deploykit.apply import journal as journals
 from deploykit.apply.appcheck import check_app
 from deploykit.apply.code import CodeReleases, read_wheelhouse
 from deploykit.apply.journal import Journal, Prepared, UnitBefore
@@ -204,7 +204,8 @@ class Deploy:
             steps.append(("check the new app", lambda: self._check_app(store)))
         with_hooks = code is not None and code.hooks
         if with_hooks:
-            steps += [(h.describe(), partial(self._hook, h, store)) for h in hooks.hooks(self.settings, "before_switch")]
+            before_switch = hooks.hooks(self.settings, "before_switch")
+            steps += [(h.describe(), partial(self._hook, h, store)) for h in before_switch]
         steps.append(("write files", lambda: self._write(pending)))
         if code is not None:
             steps.append(("switch the release", lambda: self._switch(code)))
@@ -235,7 +236,8 @@ class Deploy:
         location = code_location(self.settings, self.code.release)
         env = self.bundle.by_kind(Kind.ENV_FILE)
         env_file = store.saved_file(self.release, env.path) if env is not None else "/dev/null"
-        result = hooks.run_hook(self.host, self.settings, hook, env_file, location, self.code.release, self.progress.output)
+        emit = self.progress.output
+        result = hooks.run_hook(self.host, self.settings, hook, env_file, location, self.code.release, emit)
         if not result.ok:
             raise StepFailed(hooks.failure(hook, result, self.settings))
         last = result.output.strip().splitlines()[-1:] if result.output.strip() else []

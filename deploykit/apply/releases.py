@@ -101,7 +101,12 @@ class ReleaseStore:
         return release_id
 
     def begin(
-        self, bundle: Bundle, before: HostState, source: str, release_id: str | None = None, code: tuple[str, str] = ("", "")
+        self,
+        bundle: Bundle,
+        before: HostState,
+        source: str,
+        release_id: str | None = None,
+        code: tuple[str, str] = ("", ""),
     ) -> Release:
         """Save what is about to be replaced and what will be installed, before any change."""
         self.ensure_private()

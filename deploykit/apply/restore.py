@@ -133,7 +133,8 @@ def _prepared(host: Host, journal: Journal, problems: list[str]) -> None:
 
         _attempt(problems, "the previous venv", venv_back)
     if prepared.release_dir:
-        _attempt(problems, f"removing the new release {prepared.release_dir}", lambda: host.remove_tree(prepared.release_dir))
+        folder = prepared.release_dir
+        _attempt(problems, f"removing the new release {folder}", lambda: host.remove_tree(folder))
     for path in reversed(prepared.dirs):
         _attempt(problems, f"removing {path}", partial(host.remove_tree, path))
     for remove, exists, name in (("userdel", "passwd", prepared.user), ("groupdel", "group", prepared.group)):

@@ -344,7 +344,8 @@ class DeploySettings(Model):
     @model_validator(mode="after")
     def _hooks_need_releases(self) -> DeploySettings:
         if (self.hooks.before_switch or self.hooks.after_switch) and not self.code_releases:
-            raise conflict("hooks run around a release switch: set deploy.code_releases = true", "hooks", "code_releases")
+            why = "hooks run around a code release switch: set deploy.code_releases = true"
+            raise conflict(why, "hooks", "code_releases")
         return self
 
 
