@@ -239,7 +239,7 @@ class Deploy:
         emit = self.progress.output
         result = hooks.run_hook(self.host, self.settings, hook, env_file, location, self.code.release, emit)
         if not result.ok:
-            raise StepFailed(hooks.failure(hook, result, self.settings))
+            raise StepFailed(hooks.failure(result, self.settings))
         last = result.output.strip().splitlines()[-1:] if result.output.strip() else []
         return f"ok in {result.seconds:.1f}s" + (f": {last[0]}" if last else "")
 

@@ -51,6 +51,7 @@ class HookResult:
     ok: bool
     output: str
     seconds: float
+    status: int | None = 0
     timed_out: bool = False
 
 
@@ -101,13 +102,17 @@ def run_hook(
     seconds = round(time.monotonic() - started, 3)
     timed_out = status not in (0, None) and seconds >= settings.deploy.hooks.timeout
     text = "\n".join(lines)
-    if status is None:
-        return HookResult(False, text + "\n(the hook's exit status never came back)", seconds)
-    return HookResult(status == 0, text, seconds, timed_out)
+    return HookResult(status == 0, text, seconds, status, timed_out)
 
 
-def failure(hook: Hook, result: HookResult, settings: Settings, tail: int = 20) -> str:
-    """One message for a failed hook: what ran, why it failed, the last lines of its output."""
-    why = f"timed out after {settings.deploy.hooks.timeout}s" if result.timed_out else "failed"
-    shown = "\n".join(result.output.splitlines()[-tail:])
-    return f"{hook.describe()} {why}" + (f":\n{shown}" if shown else "")
+def failure(result: HookResult, settings: Settings, tail: int = 20) -> str:
+    """Why a hook failed, first line (the apply's headline) with its last output line, then its output's tail."""
+    if result.status is None:
+        why = "its exit status never came back"
+    elif result.timed_out:
+        why = f"timed out after {settings.deploy.hooks.timeout}s"
+    else:
+        why = f"exit {result.status}"
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    headline = why + (f": {lines[-1].strip()}" if lines else "")
+    return "\n".join([headline, *lines[-tail:]])

@@ -40,6 +40,7 @@ FIELDS: dict[str, str] = {
     "app.env": "env file",
     "app.secrets": "env file",
     "app.state_directories": "service unit StateDirectory= and Environment=",
+    "deploy.code_releases": "service unit WorkingDirectory= and ExecStart (run from <app.working_dir>/current)",
 }
 
 #: section -> what its fields change, when not said per field.

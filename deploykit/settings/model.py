@@ -19,6 +19,7 @@ from deploykit.settings.server import ServerSettings
 from deploykit.settings.syntax import CHECKS, control_character
 from deploykit.settings.types import (
     AppName,
+    Command,
     EnvKey,
     EnvValue,
     Expires,
@@ -26,7 +27,6 @@ from deploykit.settings.types import (
     Host,
     IpAddress,
     ModuleRef,
-    OneLine,
     ProjectPath,
     Rate,
     RealIpSource,
@@ -299,28 +299,16 @@ class PathSettings(Model):
         return self
 
 
-#: One hook: a shell line (run by /bin/sh -c) or an argv list (no shell).
-HookCommand = OneLine | tuple[OneLine, ...]
-
-
 class HookSettings(Model):
     """Commands run in the new release, as the service (see apply/hooks.py)."""
 
-    before_switch: tuple[HookCommand, ...] = Field(
+    before_switch: tuple[Command, ...] = Field(
         default=(), description="run in the new release before the switch (migrate, collectstatic); a failure aborts"
     )
-    after_switch: tuple[HookCommand, ...] = Field(
+    after_switch: tuple[Command, ...] = Field(
         default=(), description="run once the new release is healthy; a failure rolls the release back"
     )
     timeout: int = Field(default=300, ge=1, le=86400, description="seconds each hook may run")
-
-    @field_validator("before_switch", "after_switch")
-    @classmethod
-    def _not_empty(cls, value: tuple[HookCommand, ...]) -> tuple[HookCommand, ...]:
-        for command in value:
-            if (command == ()) or (isinstance(command, str) and not command.strip()):
-                raise ValueError("a hook command must not be empty")
-        return value
 
 
 class DeploySettings(Model):

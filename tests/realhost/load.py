@@ -1,15 +1,18 @@
 """Keep-alive HTTP load against nginx, run *inside* the container with its own python3.
 
-Usage: python3 load.py SECONDS HOST_HEADER; prints {"ok": N, "failures": [...]} as JSON.
+Usage: python3 load.py SECONDS HOST_HEADER [STOP_FILE]; prints {"ok": N, "failures": [...]} as JSON.
+With STOP_FILE the load also ends as soon as that file exists (SECONDS is then the upper bound).
 """
 
 import http.client
 import json
+import os
 import sys
 import threading
 import time
 
 SECONDS, HOST = float(sys.argv[1]), sys.argv[2]
+STOP = sys.argv[3] if len(sys.argv) > 3 else None
 results = {"ok": 0, "failures": []}
 lock = threading.Lock()
 
@@ -17,7 +20,7 @@ lock = threading.Lock()
 def client() -> None:
     conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
     end = time.monotonic() + SECONDS
-    while time.monotonic() < end:
+    while time.monotonic() < end and not (STOP and os.path.exists(STOP)):
         try:
             conn.request("GET", "/", headers={"Host": HOST})
             response = conn.getresponse()
