@@ -98,12 +98,16 @@ class CodeReleases:
         venv = f"{folder}/{VENV}"
         self.host.make_dir(releases_dir(self.settings), mode=0o755)
         self.host.make_dir(folder, mode=0o755)
-        _check(self.host.run(["python3", "-m", "venv", venv], timeout=300), "python3 -m venv")
         pip = [f"{venv}/bin/python3", "-m", "pip", "install", "--quiet", "--no-index", "--disable-pip-version-check"]
         wheels = [f"{wheelhouse.path}/{name}" for name in wheelhouse.wheels]
-        _check(self.host.run([*pip, "--find-links", wheelhouse.path, *wheels], timeout=900), "pip install")
+        for argv, what in ((["python3", "-m", "venv", venv], "python3 -m venv"),
+                           ([*pip, "--find-links", wheelhouse.path, *wheels], "pip install")):  # fmt: skip
+            result = self.host.run(argv, timeout=900)
+            if self.host.runs_commands:  # a staging root records them only
+                _check(result, what)
         self.host.write(f"{folder}/{VERSION_FILE}", f"{change.version}\n".encode(), mode=0o644)
-        return f"{len(wheels)} wheel(s) into {venv}"
+        recorded = "" if self.host.runs_commands else " (recorded, not run: staging root)"
+        return f"{len(wheels)} wheel(s) into {venv}{recorded}"
 
     def switch(self, change: CodeChange) -> None:
         self.host.symlink(change.link, change.target)

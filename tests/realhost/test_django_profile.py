@@ -67,7 +67,7 @@ def stage_django(stage: Path) -> None:
         done = subprocess.run([*argv, "--out", str(stage / f"wh{version}")], env=env, capture_output=True, text=True,
                               check=False, timeout=600)  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
-        (stage / f"build-v{version}.txt").write_text(done.stdout)
+        (stage / f"build-v{version}.txt").write_text(done.stdout + done.stderr)
 
 
 @dataclass
