@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from deploykit.apply import journal as journals
 from deploykit.apply.code import CodeReleases, read_wheelhouse
 from deploykit.apply.releases import ReleaseStore
 from deploykit.apply.run import deploy_release, deploy_settings, plan_with_recovery
@@ -15,6 +16,7 @@ from deploykit.plan import InstallRelease, RunHook, SwitchRelease, Systemctl
 from deploykit.render import render
 from deploykit.settings.model import Settings
 from tests.apply.test_engine import STATE, host_with
+from tests.apply.test_interrupted import DyingHost, Killed, dying_host
 from tests.conftest import settings_for
 
 RELEASES = ("deploy.code_releases=true", "deploy.keep_releases=2")
@@ -190,3 +192,38 @@ def test_rolling_back_to_a_release_whose_code_was_pruned_says_so() -> None:
     host.remove_tree(f"/srv/demo/releases/{one}")
     with pytest.raises(DeployKitError, match=f"the code of release {one} is gone"):
         CodeReleases(host, settings).switch_back_to(one)
+
+
+def test_a_code_release_apply_killed_at_every_step_is_undone_by_the_next_run() -> None:
+    """The journal names the new folder before it is made and the switch before the link moves:
+    whatever a kill leaves, the next run puts v1's code back and removes v2's folder."""
+    settings = released()
+
+    def fresh() -> tuple[DyingHost, str]:
+        host = dying_host()
+        hook_answers(host)
+        first = apply(host, settings, wheelhouse(host, "/wh1", "app-1-py3-none-any.whl"))
+        wheelhouse(host, "/wh2", "app-2-py3-none-any.whl")
+        return host, first
+
+    host, _ = fresh()
+    start = host.ops
+    apply(host, settings, "/wh2")
+    total = host.ops - start
+    assert total > 15
+    for kill_at in range(1, total + 1):
+        host, first = fresh()
+        host.kill_at = host.ops + kill_at
+        with pytest.raises(Killed):
+            apply(host, settings, "/wh2")
+        host.locked.clear()  # the kernel drops a killed process's flock
+        deploy_settings(settings, host, health=False).run()  # recovers (or finds the kill came after the record)
+        live = host.links["/srv/demo/current"]
+        if live != f"releases/{first}":  # killed after the release was recorded: v2 is complete and live
+            assert ReleaseStore(host, STATE).current() == live.removeprefix("releases/"), kill_at
+            continue
+        assert host.list_dir("/srv/demo/releases") == [first], kill_at
+        assert host.active["demo.service"], kill_at
+        assert journals.path(STATE) not in host.files, kill_at
+        apply(host, settings, "/wh2")
+        assert host.links["/srv/demo/current"] != f"releases/{first}", kill_at

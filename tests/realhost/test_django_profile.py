@@ -204,6 +204,9 @@ def test_rollback_under_load_puts_v1_code_and_config_back(shop: Shop) -> None:
     assert all(r["config_version"] for r in status["releases"]), status["releases"]
     applied = {r["id"]: r for r in status["releases"]}
     assert applied[v1]["code_version"] == current["code_version"]  # the same code, recorded with both versions
+    table = shop.box.run(["env", "COLUMNS=160", TOOL, "status", "-c", CONFIG], check=False)
+    (shop.stage / "status.out").write_text(table.stdout)
+    assert current["code_version"] in table.stdout and current["config_version"] in table.stdout, table.stdout
 
 
 def test_v2_again_reuses_its_folder_then_a_failing_migration_switches_nothing(shop: Shop) -> None:
