@@ -87,6 +87,7 @@ def run_hook(
         host.run(argv)
         return HookResult(True, "recorded, not run (staging root)", 0.0)
     lines: list[str] = []
+    blank = 0  # blank lines held back: the wrapper prints one before its marker
     status: int | None = None
     with host.stream(argv) as output:
         for raw in output:
@@ -95,17 +96,20 @@ def run_hook(
             if found:
                 status = int(found.group(1))
                 break
-            lines.append(line)
-            emit(line)
-    while lines and not lines[-1].strip():
-        lines.pop()  # the blank line before the marker
+            if not line.strip():
+                blank += 1
+                continue
+            for held in [""] * blank + [line]:
+                lines.append(held)
+                emit(held)
+            blank = 0
     seconds = round(time.monotonic() - started, 3)
     timed_out = status not in (0, None) and seconds >= settings.deploy.hooks.timeout
     text = "\n".join(lines)
     return HookResult(status == 0, text, seconds, status, timed_out)
 
 
-def failure(result: HookResult, settings: Settings, tail: int = 20) -> str:
+def failure(result: HookResult, settings: Settings, tail: int = 10) -> str:
     """Why a hook failed, first line (the apply's headline) with its last output line, then its output's tail."""
     if result.status is None:
         why = "its exit status never came back"
