@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, PlainValidator
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainValidator
 
 from deploykit.settings.syntax import CHECKS
 
@@ -66,7 +66,12 @@ def _command(value: object) -> str | tuple[str, ...]:
 
 
 #: A command a hook runs: a shell line (``/bin/sh -c``) or an argv list; one line each, no control characters.
-Command = Annotated[str | tuple[str, ...], PlainValidator(_command), Syntax("command")]
+Command = Annotated[
+    str | tuple[str, ...],
+    PlainValidator(_command),
+    PlainSerializer(lambda value: value if isinstance(value, str) else list(value)),
+    Syntax("command"),
+]
 #: A value for /etc/default/<app>: printable; the renderer quotes and escapes it.
 #: Numbers and booleans (`PORT = 8000`, `--set app.env.DEBUG=true`) become their text, as a shell would see them.
 EnvValue = Annotated[
