@@ -65,6 +65,10 @@ CreateRoot = Annotated[
 Target = Annotated[str | None, typer.Option("--host", help="local (default) or nsenter:PID (a container's PID 1).")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before changing the host.")]
 Format = Annotated[str, typer.Option("--format", "-f", help="table or json (a report on stdout).")]
+Wheelhouse = Annotated[
+    str | None,
+    typer.Option("--wheelhouse", help="The app's wheels (a folder on the host, made by `deploykit build`) to install."),
+]
 NoHealth = Annotated[bool, typer.Option("--no-health", help="Skip the health check through socket and nginx.")]
 
 
@@ -206,16 +210,17 @@ def plan_cmd(
     sets: Sets = None,
     root: Root = None,
     target: Target = None,
+    wheelhouse: Wheelhouse = None,
 ) -> None:
-    """Show what apply would change: a diff per file and the service actions.
-    Exit 0 when nothing would change, 3 when changes are pending."""
-    _show_plan(connect(root, target), _settings(config, profile, sets))
+    """Show what apply would change: a diff per file, the code switch and its hooks,
+    and the service actions. Exit 0 when nothing would change, 3 when changes are pending."""
+    _show_plan(connect(root, target), _settings(config, profile, sets), wheelhouse)
 
 
-def _show_plan(host: Host, loaded: Loaded) -> None:
+def _show_plan(host: Host, loaded: Loaded, wheelhouse: str | None = None) -> None:
     from deploykit.apply.run import plan_with_recovery
 
-    result = plan_with_recovery(host, render(loaded.settings), loaded.settings)
+    result = plan_with_recovery(host, render(loaded.settings), loaded.settings, wheelhouse)
     if not result.changes:
         console.info("no changes: the host matches the rendered stack")
         return
@@ -234,26 +239,50 @@ def apply_cmd(
     yes: Yes = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan (same as `deploykit plan`).")] = False,
     fmt: Format = "table",
+    wheelhouse: Wheelhouse = None,
     install_app: Annotated[
-        str | None, typer.Option("--install-app", help="Install these wheels (a directory on the host) into the venv.")
+        str | None, typer.Option("--install-app", hidden=True, help="The old name of --wheelhouse.")
     ] = None,
     no_health: NoHealth = False,
 ) -> None:
     """Install the rendered stack: back up, write atomically, validate, reload
-    the services, health-check; restore everything when a step fails."""
+    the services, health-check; restore everything when a step fails. With
+    deploy.code_releases, new code goes into a new release folder and `current`
+    switches to it (deploy.project set and no --wheelhouse: built here first)."""
+    _exclusive(("--wheelhouse", wheelhouse is not None), ("--install-app", install_app is not None))
     if create_root and root is None:
         raise UsageError("--create-root only applies to --root", hint="Pass --root DIR --create-root for a new tree.")
     loaded = _settings(config, profile, sets)
     host = connect(root, target, create_root=create_root)
     if dry_run:
-        _show_plan(host, loaded)
+        _show_plan(host, loaded, wheelhouse or install_app)
         return
-    from deploykit.apply.run import deploy_settings
+    from deploykit.apply.run import built_wheelhouse, deploy_settings
 
-    deploy = deploy_settings(
-        loaded.settings, host, install_app=install_app, health=not no_health, progress=_progress(fmt)
-    )
+    wheels = wheelhouse or install_app or built_wheelhouse(host, loaded.settings, config)
+    deploy = deploy_settings(loaded.settings, host, install_app=wheels, health=not no_health, progress=_progress(fmt))
     _run_deploy(deploy, yes, fmt)
+
+
+@app.command(short_help="Build the app's wheelhouse (the app and its locked dependencies).")
+def build(
+    config: Config = None,
+    profile: Profile = None,
+    sets: Sets = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the wheels (emptied of old wheels).")] = Path(
+        "wheelhouse"
+    ),
+) -> None:
+    """pip wheel the project (deploy.project, or the folder of deploykit.toml) and its dependencies
+    (the lock file's, when it has requirements.lock or requirements.txt) into one folder, for
+    `deploykit apply --wheelhouse` on a host without network."""
+    from deploykit.apply.run import project_folder
+    from deploykit.build import build as build_wheels
+
+    loaded = _settings(config, profile, sets)
+    built = build_wheels(project_folder(loaded.settings, config), out)
+    lock = f", dependencies from {built.lock}" if built.lock else ""
+    console.info(f"{len(built.wheels)} wheel(s) in {built.folder}{lock}; code version {built.version}")
 
 
 @app.command(short_help="Put a kept release back.")

@@ -159,6 +159,10 @@ class StepLines:
             self._status = out().status(escape(name))
             self._status.start()
 
+    def output(self, line: str) -> None:
+        """A hook's output line, shown as it comes (under the spinner on a terminal)."""
+        out().print(f"      [dim]│[/] {escape(line)}", highlight=False)
+
     def done(self, step: Any) -> None:
         if self._status is not None:
             self._status.stop()
@@ -247,11 +251,14 @@ def _releases(report: StatusReport) -> None:
         return
     out().print(f"[bold]release[/]  {current.id} ({escape(current.source)}, {current.finished or current.created})")
     table = Table(title=f"releases kept ({len(report.releases)})", show_lines=False)
-    for column in ("", "id", "status", "source", "finished"):
+    for column in ("", "id", "status", "code", "config", "source", "finished"):
         table.add_column(column)
     for release in report.releases:
         mark = "[green]*[/]" if release.current else ""
-        table.add_row(mark, release.id, release.status, escape(release.source), release.finished or "-")
+        code = release.code_version or "-"
+        config, finished = release.config_version, release.finished or "-"
+        row = (release.id, release.status, code, config, escape(release.source), finished)
+        table.add_row(mark, *row)
     out().print(table)
 
 

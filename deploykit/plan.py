@@ -15,11 +15,19 @@ files removed, before the ``daemon-reload``; after the app's service, each new
 group is enabled and started, a process whose units or the env file changed is
 restarted (a target by stop + start: its instances are PartOf= it, and a restart
 would keep ones it no longer wants), a timer whose units changed is restarted,
-and a stopped one is started. New app code restarts the processes too (apply).
+and a stopped one is started. New app code restarts the processes too.
+
+With a code change (``deploy.code_releases``, see apply/code.py) the order is:
+install the new release folder (unless a kept folder holds that code), the
+``before_switch`` hooks in it, the file writes, the switch of the ``current``
+link, the site link and service actions (the service restarts even when no file
+changed: it must run the new code), nginx, and last the ``after_switch`` hooks,
+once the new release passed the health gate.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
@@ -77,7 +85,49 @@ class ReloadNginx:
         return "nginx -t, then systemctl reload nginx"
 
 
-Action = WriteFile | LinkSite | Systemctl | ReloadNginx | RemoveFile
+@dataclass(frozen=True)
+class CodeChange:
+    """The code switch an apply makes: the ``current`` LINK to TARGET (release folder RELEASE),
+    installed from the wheelhouse first when INSTALL (else a kept folder holds that code)."""
+
+    release: str
+    version: str
+    link: str
+    target: str
+    install: bool
+    #: the hooks run around the switch (none on a rollback)
+    hooks: bool = True
+
+
+@dataclass(frozen=True)
+class InstallRelease:
+    folder: str
+    version: str
+
+    def describe(self) -> str:
+        return f"install code {self.version} into {self.folder} (a new venv, from the wheelhouse)"
+
+
+@dataclass(frozen=True)
+class RunHook:
+    phase: Literal["before_switch", "after_switch"]
+    command: str
+
+    def describe(self) -> str:
+        return f"run {self.phase} hook: {self.command}"
+
+
+@dataclass(frozen=True)
+class SwitchRelease:
+    link: str
+    target: str
+    version: str
+
+    def describe(self) -> str:
+        return f"switch {self.link} -> {self.target} (code {self.version})"
+
+
+Action = WriteFile | LinkSite | Systemctl | ReloadNginx | RemoveFile | InstallRelease | RunHook | SwitchRelease
 
 
 @dataclass(frozen=True)
@@ -92,19 +142,29 @@ class Plan:
         return bool(self.actions) or bool(self.recovery)
 
 
-def plan(bundle: Bundle, state: HostState, settings: Settings) -> Plan:
+def plan(bundle: Bundle, state: HostState, settings: Settings, code: CodeChange | None = None) -> Plan:
     writes = [w for f in bundle if (w := _write(f, state)) is not None]
     changed = {w.path for w in writes}
     kinds = {f.kind for f in bundle if f.path in changed}
-    actions: list[Action] = list(writes)
+    before: list[Action] = []
+    if code is not None:
+        folder = f"{code.link.rsplit('/', 1)[0]}/{code.target}"
+        before += [InstallRelease(folder, code.version)] if code.install else []
+        before += [RunHook("before_switch", _shown(c)) for c in settings.deploy.hooks.before_switch if code.hooks]
+    actions: list[Action] = [*before, *writes]
+    if code is not None:
+        actions.append(SwitchRelease(code.link, code.target, code.version))
     site = settings.paths.nginx_site
     if state.site_link != site:
         actions.append(LinkSite(settings.paths.nginx_site_enabled, site))
     actions += _retire(state)
-    actions += _services(bundle, state, kinds)
-    actions += _workers(bundle, state, changed, Kind.ENV_FILE in kinds)
+    actions += _services(bundle, state, kinds, new_code=code is not None)
+    # a process runs the app's code and reads the env file: either changing restarts it
+    actions += _workers(bundle, state, changed, Kind.ENV_FILE in kinds or code is not None)
     if Kind.NGINX_SITE in kinds or state.site_link != site:
         actions.append(ReloadNginx())
+    if code is not None and code.hooks:
+        actions += [RunHook("after_switch", _shown(c)) for c in settings.deploy.hooks.after_switch]
     secrets = list(settings.app.secrets)
     diff = tuple(line for f in bundle if f.path in changed for line in _diff(f, state, secrets))
     diff += tuple(line for path in state.orphans for line in _removed(path, state))
@@ -126,7 +186,11 @@ def _write(file: RenderedFile, state: HostState) -> WriteFile | None:
     return WriteFile(file.path, file.mode, file.owner, file.group, change)
 
 
-def _services(bundle: Bundle, state: HostState, kinds: set[Kind]) -> list[Action]:
+def _shown(command: str | tuple[str, ...]) -> str:
+    return command if isinstance(command, str) else shlex.join(command)
+
+
+def _services(bundle: Bundle, state: HostState, kinds: set[Kind], *, new_code: bool = False) -> list[Action]:
     service = bundle.by_kind(Kind.SERVICE_UNIT)
     socket = bundle.by_kind(Kind.SOCKET_UNIT)
     assert service is not None
@@ -146,8 +210,8 @@ def _services(bundle: Bundle, state: HostState, kinds: set[Kind]) -> list[Action
             actions.append(Systemctl("restart", socket_name))
     installed = state.files.get(service.path) is not None
     running = state.units.get(name)
-    if installed and kinds & {Kind.SERVICE_UNIT, Kind.SOCKET_UNIT, Kind.ENV_FILE}:
-        actions.append(Systemctl("restart", name))  # HUP re-reads neither the unit nor the environment
+    if installed and (new_code or kinds & {Kind.SERVICE_UNIT, Kind.SOCKET_UNIT, Kind.ENV_FILE}):
+        actions.append(Systemctl("restart", name))  # HUP re-reads neither the unit, the environment nor new code
     elif installed and Kind.GUNICORN_CONF in kinds:
         actions.append(Systemctl("reload", name))  # a rolling restart re-reads Gunicorn's conf
     elif not installed or (running is not None and running.active is False):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from deploykit.apply.probe import python_on
 from deploykit.host.base import CommandResult, Host
 from deploykit.render.systemd import directories, hardening, identity, limits
+from deploykit.settings.layout import CodeLocation, code_location
 from deploykit.settings.model import Settings
 
 SCRIPT = r"""
@@ -104,19 +105,23 @@ class AppCheck:
     detail: str
 
 
-def properties(settings: Settings, env_file: str) -> list[tuple[str, str]]:
-    """The service's execution properties, from the helpers that render its unit."""
-    where = [("WorkingDirectory", settings.app.working_dir), ("EnvironmentFile", env_file)]
-    bound = [("RuntimeMaxSec", str(int(settings.deploy.health_timeout) + 30))]
+def properties(
+    settings: Settings, env_file: str, location: CodeLocation | None = None, max_seconds: int | None = None
+) -> list[tuple[str, str]]:
+    """The service's execution properties, from the helpers that render its unit; LOCATION: the code
+    to run (default: the live one), MAX_SECONDS: how long the transient unit may run."""
+    folder = (location or code_location(settings)).working_dir
+    where = [("WorkingDirectory", folder), ("EnvironmentFile", env_file)]
+    bound = [("RuntimeMaxSec", str(max_seconds or int(settings.deploy.health_timeout) + 30))]
     return [*where, *identity(settings), *directories(settings), *limits(settings), *hardening(settings), *bound]
 
 
-def command(host: Host, settings: Settings, env_file: str) -> list[str]:
-    """The systemd-run line that runs the probe as the service would run the app."""
+def command(host: Host, settings: Settings, env_file: str, location: CodeLocation | None = None) -> list[str]:
+    """The systemd-run line that runs the probe as the service would run the app (LOCATION's code)."""
     argv = ["systemd-run", "--wait", "--pipe", "--collect", "--quiet", "--service-type=exec"]
-    argv += [f"--property={key}={value}" for key, value in properties(settings, env_file)]
+    argv += [f"--property={key}={value}" for key, value in properties(settings, env_file, location)]
     spec = {"module": settings.app.module, "factory": settings.app.factory, "timeout": settings.deploy.health_timeout}
-    return [*argv, "--", python_on(host, settings), "-c", SCRIPT, json.dumps(spec)]
+    return [*argv, "--", python_on(host, settings, location), "-c", SCRIPT, json.dumps(spec)]
 
 
 def verdict(result: CommandResult) -> AppCheck:
@@ -134,9 +139,9 @@ def verdict(result: CommandResult) -> AppCheck:
     return AppCheck(False, f"the app check did not run: {tail}")
 
 
-def check_app(host: Host, settings: Settings, env_file: str) -> AppCheck:
+def check_app(host: Host, settings: Settings, env_file: str, location: CodeLocation | None = None) -> AppCheck:
     """Run the probe on HOST (recorded, not run, on a staging root)."""
-    result = host.run(command(host, settings, env_file), timeout=settings.deploy.health_timeout + 60)
+    result = host.run(command(host, settings, env_file, location), timeout=settings.deploy.health_timeout + 60)
     if not host.runs_commands:
         return AppCheck(True, "skipped: commands are not run on a staging root (recorded)")
     return verdict(result)

@@ -9,7 +9,13 @@ write files atomically and link the site → validate on the host (``nginx
 start/restart/reload → health through the socket and through nginx. When any
 step fails, ``restore`` undoes what the journal says was done (previous
 files, site link, unit states, user, directories, venv) and checks that the
-old stack answers again. See ``journal`` for what a killed apply leaves."""
+old stack answers again. See ``journal`` for what a killed apply leaves.
+
+With ``deploy.code_releases`` a code change adds (see plan.py for the order):
+install the new release folder first, check the app and run the
+``before_switch`` hooks in it, switch ``current`` after the file writes, and run
+the ``after_switch`` hooks after the health gate; a failure anywhere switches the
+link back, restarts the old release and removes the new folder."""
 
 from __future__ import annotations
 
@@ -23,8 +29,10 @@ from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 
+from deploykit.apply import hooks
 from deploykit.apply import journal as journals
 from deploykit.apply.appcheck import check_app
+from deploykit.apply.code import CodeReleases, read_wheelhouse
 from deploykit.apply.journal import Journal, Prepared, UnitBefore
 from deploykit.apply.probe import probe
 from deploykit.apply.recover import Recovery, pending_recovery
@@ -34,9 +42,10 @@ from deploykit.apply.restore import restore
 from deploykit.errors import ApplyFailed, DeployKitError
 from deploykit.facts import HostState, bundle_workers, gather, worker_groups
 from deploykit.host.base import CommandResult, Host
-from deploykit.plan import LinkSite, Plan, ReloadNginx, RemoveFile, Systemctl, WriteFile, plan, restart
+from deploykit.plan import CodeChange, LinkSite, Plan, ReloadNginx, RemoveFile, Systemctl, WriteFile, plan, restart
 from deploykit.render.bundle import Bundle, Kind
 from deploykit.render.nginx import render_site
+from deploykit.settings.layout import code_location, release_dir
 from deploykit.settings.model import Settings
 from deploykit.tls.certbot import acme_of
 from deploykit.tls.issue import issue
@@ -68,6 +77,11 @@ class Deploy:
     code_changed: bool = False
     #: the release this apply records, once "save the release" has begun it
     release: Release | None = None
+    #: rollback: the code release folder to switch back to (code releases only)
+    code_target: str | None = None
+    #: the code switch this apply makes (code releases), decided when planning
+    code: CodeChange | None = None
+    release_id: str = ""
 
     @property
     def state_dir(self) -> str:
@@ -81,10 +95,12 @@ class Deploy:
             recovery = pending_recovery(self.host, store)
             self.report.warnings = store.scan()[1]
             before = gather(self.host, self.bundle, self.settings)
-            pending = plan(self.bundle, recovery.overlay(before) if recovery else before, self.settings)
+            self.release_id = store.new_id()
+            self.code = self._code_change()
+            pending = plan(self.bundle, recovery.overlay(before) if recovery else before, self.settings, self.code)
             self.report.actions = [a.describe() for a in pending.actions]
             self.report.diff = list(pending.diff)
-            if not pending.changes and self.install_app is None:
+            if not pending.changes and (self.install_app is None or self.settings.deploy.code_releases):
                 return self.report
             if not confirm(pending):
                 raise DeployKitError("apply cancelled; nothing was changed", hint="Pass --yes to skip the question.")
@@ -93,11 +109,29 @@ class Deploy:
                     self._step("recover the interrupted apply", lambda: self._recover(recovery, store))
                     self.report.changed = True
                     before = gather(self.host, self.bundle, self.settings)
-                    pending = plan(self.bundle, before, self.settings)
+                    self.code = self._code_change()
+                    pending = plan(self.bundle, before, self.settings, self.code)
                     self.report.actions = [a.describe() for a in pending.actions]
-                if pending.changes or self.install_app is not None:
+                if pending.changes or (self.install_app is not None and not self.settings.deploy.code_releases):
                     self._transaction(before, pending, store)
         return self.report
+
+    def _code_change(self) -> CodeChange | None:
+        """The code switch: to the rollback's folder, to the wheelhouse's code, or none."""
+        if not self.settings.deploy.code_releases:
+            return None
+        code = CodeReleases(self.host, self.settings)
+        if self.code_target is not None:
+            return code.switch_back_to(self.code_target)
+        if self.install_app is None:
+            if code.live() is None and self.host.runs_commands:
+                raise DeployKitError(
+                    "deploy.code_releases is on but no code release is in place yet",
+                    hint="Pass the app's wheelhouse (--wheelhouse DIR, made by `deploykit build`), "
+                    "or set deploy.project so apply builds it.",
+                )
+            return None
+        return code.change_to(read_wheelhouse(self.host, self.install_app), self.release_id)
 
     def _recover(self, recovery: Recovery, store: ReleaseStore) -> str:
         problems = recovery.undo(self.host, store)
@@ -113,14 +147,17 @@ class Deploy:
         for name in filter(None, names):
             facts = before.units.get(name)
             units.append(UnitBefore(name, facts.enabled if facts else None, facts.active if facts else None))
+        code = CodeReleases(self.host, self.settings)
         self.journal = Journal(
-            store.new_id(),
+            self.release_id,
             self.source,
             "prepare the host",
             site_link=self.settings.paths.nginx_site_enabled,
             site_link_before=before.site_link,
             units=tuple(units),
             prepared=Prepared(venv=self.settings.app.venv),
+            code_link=code.link if self.code is not None else "",
+            code_link_before=self.host.link_target(code.link) if self.code is not None else None,
         )
         journals.write(self.host, self.state_dir, self.journal)  # before the first change
         try:
@@ -145,7 +182,9 @@ class Deploy:
         journals.clear(self.host, self.state_dir)
         self._cleanup_prepare()
         pruned = store.prune(self.settings.deploy.keep_releases)
-        done = self.release.id + (f"; pruned {len(pruned)}" if pruned else "")
+        if self.settings.deploy.code_releases:
+            pruned += [f"code {f}" for f in code.prune(store.kept_code())]
+        done = self.release.id + (f"; pruned {', '.join(pruned)}" if pruned else "")
         self._step("record the release", lambda: done)
 
     def _journaled(self, name: str, action: Callable[[], str]) -> str:
@@ -159,19 +198,55 @@ class Deploy:
         journals.write(self.host, self.state_dir, self.journal)
 
     def _steps(self, pending: Plan, before: HostState, store: ReleaseStore) -> list[tuple[str, Callable[[], str]]]:
-        steps: list[tuple[str, Callable[[], str]]] = [("save the release", lambda: self._save_release(before, store))]
+        code = self.code
+        steps: list[tuple[str, Callable[[], str]]] = []
+        if code is not None and code.install:
+            steps.append(("install the release", lambda: self._install_release(code)))
+        steps.append(("save the release", lambda: self._save_release(before, store)))
         if self.check_app and self._touches_service(pending):
             steps.append(("check the new app", lambda: self._check_app(store)))
+        with_hooks = code is not None and code.hooks
+        if with_hooks:
+            before_switch = hooks.hooks(self.settings, "before_switch")
+            steps += [(h.describe(), partial(self._hook, h, store)) for h in before_switch]
         if acme_of(self.settings) is not None and self.host.runs_commands:
             steps.append(("certificate", lambda: self._certificate(pending)))
+        steps.append(("write files", lambda: self._write(pending)))
+        if code is not None:
+            steps.append(("switch the release", lambda: self._switch(code)))
         steps += [
-            ("write files", lambda: self._write(pending)),
             ("validate on the host", lambda: self._validate(pending)),
             ("services", lambda: self._services(pending)),
         ]
         if self.health and self.host.runs_commands:
             steps.append(("health", self._health))
+        if with_hooks:
+            steps += [(h.describe(), partial(self._hook, h, store)) for h in hooks.hooks(self.settings, "after_switch")]
         return steps
+
+    def _install_release(self, code: CodeChange) -> str:
+        assert self.install_app is not None
+        releases = CodeReleases(self.host, self.settings)
+        self._prepared(release_dir=release_dir(self.settings, code.release))  # write-ahead
+        wheelhouse = read_wheelhouse(self.host, self.install_app)
+        return releases.install(code, wheelhouse)
+
+    def _switch(self, code: CodeChange) -> str:
+        self._note(code_switched=True)  # write-ahead: restore puts the link back
+        CodeReleases(self.host, self.settings).switch(code)
+        return f"{code.link} -> {code.target} (code {code.version})"
+
+    def _hook(self, hook: hooks.Hook, store: ReleaseStore) -> str:
+        assert self.release is not None and self.code is not None
+        location = code_location(self.settings, self.code.release)
+        env = self.bundle.by_kind(Kind.ENV_FILE)
+        env_file = store.saved_file(self.release, env.path) if env is not None else "/dev/null"
+        emit = self.progress.output
+        result = hooks.run_hook(self.host, self.settings, hook, env_file, location, self.code.release, emit)
+        if not result.ok:
+            raise StepFailed(hooks.failure(result, self.settings))
+        last = result.output.strip().splitlines()[-1:] if result.output.strip() else []
+        return f"ok in {result.seconds:.1f}s" + (f": {last[0]}" if last else "")
 
     def _step(self, name: str, action: Callable[[], str]) -> None:
         self.progress.start(name)
@@ -195,9 +270,17 @@ class Deploy:
     def _save_release(self, before: HostState, store: ReleaseStore) -> str:
         """The files about to be replaced, then the new ones, before anything changes."""
         assert self.journal is not None
-        self.release = store.begin(self.bundle, before, self.source, self.journal.release)
+        self.release = store.begin(self.bundle, before, self.source, self.journal.release, self._code_record())
         self.report.release = self.release.id
         return "previous files saved"
+
+    def _code_record(self) -> tuple[str, str]:
+        """The code release and version the new release runs ("" without code releases)."""
+        if self.code is not None:
+            return self.code.release, self.code.version
+        code = CodeReleases(self.host, self.settings)
+        live = code.live() if self.settings.deploy.code_releases else None
+        return (live, code.version(live) or "") if live else ("", "")
 
     def _touches_service(self, pending: Plan) -> bool:
         service = _unit_name(self.bundle, Kind.SERVICE_UNIT)
@@ -207,7 +290,8 @@ class Deploy:
         assert self.release is not None
         env = self.bundle.by_kind(Kind.ENV_FILE)
         env_file = store.saved_file(self.release, env.path) if env is not None else "/dev/null"
-        verdict = check_app(self.host, self.settings, env_file)
+        location = code_location(self.settings, self.code.release) if self.code is not None else None
+        verdict = check_app(self.host, self.settings, env_file, location)
         if not verdict.ok:
             raise StepFailed(verdict.detail)
         return verdict.detail
@@ -283,8 +367,8 @@ class Deploy:
         return [f"created {d}" for d in made]
 
     def _install_app(self) -> str:
-        if self.install_app is None:
-            return ""
+        if self.install_app is None or self.settings.deploy.code_releases:
+            return ""  # code releases install into their own folder (_install_release)
         venv = self.settings.app.venv
         wheels = [f"{self.install_app}/{n}" for n in self.host.list_dir(self.install_app) if n.endswith(".whl")]
         if not wheels:

@@ -49,6 +49,8 @@ class Prepared:
     venv: str = ""
     venv_created: bool = False
     venv_saved: str | None = None
+    #: a code release folder this apply made (removed on undo)
+    release_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ class Journal:
     #: units a `disable --now` was started on (a process or timer deleted from the settings)
     disabled: tuple[str, ...] = ()
     prepared: Prepared = field(default_factory=Prepared)
+    #: the code releases' `current` link, where it pointed before, and whether the switch began
+    code_link: str = ""
+    code_link_before: str | None = None
+    code_switched: bool = False
 
     def at(self, step: str) -> Journal:
         return replace(self, step=step)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploykit.host.base import Host
+from deploykit.settings.layout import CodeLocation, code_location
 from deploykit.settings.model import Settings
 
 SCRIPT = r"""
@@ -109,9 +110,9 @@ def _loopback(address: str | None) -> str:
     return "::1" if address in ("::", "[::]") else address.strip("[]")
 
 
-def python_on(host: Host, settings: Settings) -> str:
-    """The app's venv Python when it is there, else the system one."""
-    venv = f"{settings.app.venv}/bin/python3"
+def python_on(host: Host, settings: Settings, location: CodeLocation | None = None) -> str:
+    """The app's venv Python (the live one, or LOCATION's) when it is there, else the system one."""
+    venv = f"{(location or code_location(settings)).bin}/python3"
     return venv if host.read(venv) is not None or host.link_target(venv) is not None else "python3"
 
 

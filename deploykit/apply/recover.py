@@ -74,5 +74,5 @@ def pending_recovery(host: Host, store: ReleaseStore) -> Recovery | None:
     if release.status == "applied":
         # killed after the release was recorded as applied: the transaction is complete, only the journal is left
         return Recovery(replace(journal, written=(), links_site=False, touched=(), daemon_reload=False,
-                                nginx_reload=False, prepared=Prepared()), release)  # fmt: skip
+                                nginx_reload=False, prepared=Prepared(), code_switched=False), release)  # fmt: skip
     return Recovery(journal, release, store.saved_before(release))

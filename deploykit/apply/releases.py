@@ -5,6 +5,11 @@
     releases/<id>/before/<path>   the files it replaced, saved before any change
     current                       the id of the release now in place
 
+With code releases (``apply/code.py``) a manifest also names the code folder
+and code version it runs, so one record holds both versions: rollback switches
+both back, and pruning a record lets its code folder go once no kept record
+uses it.
+
 ``before/`` is written before anything on the host changes, so even a
 deploy killed half-way leaves the previous files on disk. Ids are UTC
 timestamps and sort in time order."""
@@ -48,6 +53,15 @@ class Release:
     before: list[Saved] = field(default_factory=list)
     site_link_before: str | None = None
     finished: str = ""
+    #: the code this release runs: its folder under <app.working_dir>/releases and its version ("": none)
+    code_release: str = ""
+    code_version: str = ""
+
+    @property
+    def config_version(self) -> str:
+        """A short name for the files this release installed (the sha256 of their checksums)."""
+        digest = hashlib.sha256("".join(f"{f['path']}\0{f['sha256']}\n" for f in self.files).encode())
+        return digest.hexdigest()[:12]
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -86,7 +100,14 @@ class ReleaseStore:
             release_id = now_id()
         return release_id
 
-    def begin(self, bundle: Bundle, before: HostState, source: str, release_id: str | None = None) -> Release:
+    def begin(
+        self,
+        bundle: Bundle,
+        before: HostState,
+        source: str,
+        release_id: str | None = None,
+        code: tuple[str, str] = ("", ""),
+    ) -> Release:
         """Save what is about to be replaced and what will be installed, before any change."""
         self.ensure_private()
         release_id = release_id or self.new_id()
@@ -111,6 +132,7 @@ class ReleaseStore:
             release_id, source, datetime.now(UTC).isoformat(timespec="seconds"), files=[_describe(f) for f in bundle]
         )
         release.before, release.site_link_before = saved, before.site_link
+        release.code_release, release.code_version = code
         self.save(release)
         return release
 
@@ -223,6 +245,10 @@ class ReleaseStore:
             )
         return Bundle(tuple(files))
 
+    def kept_code(self) -> set[str]:
+        """The code folders the releases kept run (pruning code keeps these)."""
+        return {r.code_release for r in self.all() if r.code_release}
+
     def prune(self, keep: int, busy: str | None = None) -> list[str]:
         """Remove all but the KEEP newest releases (never the current one, nor BUSY), and folders
         left without a manifest by an interrupted save. Releases with a bad manifest stay (flagged)."""
@@ -264,6 +290,10 @@ def validate(release: Release, folder: str) -> None:
             raise ValueError(f"{path}: bad owner, group or secret")
         if not isinstance(entry["sha256"], str) or not _HEX.match(entry["sha256"]):
             raise ValueError(f"{path}: bad sha256")
+    if release.code_release and not _ID.match(release.code_release):
+        raise ValueError(f"bad code release {release.code_release!r}")
+    if not isinstance(release.code_version, str) or not re.fullmatch(r"[0-9a-f]{0,64}", release.code_version):
+        raise ValueError(f"bad code version {release.code_version!r}")
     for saved in release.before:
         if saved.exists and (not isinstance(saved.mode, int) or not 0 <= saved.mode <= 0o7777):
             raise ValueError(f"{saved.path}: bad saved mode {saved.mode!r}")

@@ -47,6 +47,9 @@ class Progress(Protocol):
 
     def done(self, step: Step) -> None: ...
 
+    def output(self, line: str) -> None:
+        """A line a running step printed (a hook's output), as it comes."""
+
 
 class Quiet:
     """Progress that shows nothing (``--format json``, library use)."""
@@ -55,4 +58,7 @@ class Quiet:
         pass
 
     def done(self, step: Step) -> None:
+        pass
+
+    def output(self, line: str) -> None:
         pass

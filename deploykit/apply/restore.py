@@ -31,6 +31,8 @@ def restore(host: Host, journal: Journal, old: OldFiles, answers: Callable[[], l
         _attempt(problems, f"restore {path}", partial(_file, host, path, old))
     if journal.links_site:
         _attempt(problems, f"restore the link {journal.site_link}", lambda: _link(host, journal))
+    if journal.code_switched:
+        _attempt(problems, f"switch {journal.code_link} back", lambda: _code_link(host, journal))
     if host.runs_commands:
         _restart_old(host, journal, touched, problems)
     _prepared(host, journal, problems)
@@ -84,6 +86,16 @@ def _link(host: Host, journal: Journal) -> None:
         host.symlink(journal.site_link, journal.site_link_before)
 
 
+def _code_link(host: Host, journal: Journal) -> None:
+    """The code releases' `current` link back where it pointed (its folder is kept until the link is back)."""
+    if host.link_target(journal.code_link) == journal.code_link_before:
+        return
+    if journal.code_link_before is None:
+        host.remove(journal.code_link)
+    else:
+        host.symlink(journal.code_link, journal.code_link_before)
+
+
 def _restart_old(host: Host, journal: Journal, touched: list[UnitBefore], problems: list[str]) -> None:
     """Back to the old unit files, and the units that were running run them again."""
     if journal.daemon_reload:
@@ -126,6 +138,9 @@ def _prepared(host: Host, journal: Journal, problems: list[str]) -> None:
                 raise RuntimeError(f"could not put the previous venv back from {saved}")
 
         _attempt(problems, "the previous venv", venv_back)
+    if prepared.release_dir:
+        folder = prepared.release_dir
+        _attempt(problems, f"removing the new release {folder}", lambda: host.remove_tree(folder))
     for path in reversed(prepared.dirs):
         _attempt(problems, f"removing {path}", partial(host.remove_tree, path))
     for remove, exists, name in (("userdel", "passwd", prepared.user), ("groupdel", "group", prepared.group)):

@@ -16,6 +16,7 @@ from pathlib import Path
 from deploykit.check.findings import CheckResult, Finding
 from deploykit.check.tools import INSTALL_HINTS, run, which
 from deploykit.render.bundle import UNIT_KINDS, Bundle
+from deploykit.settings.layout import code_location
 from deploykit.settings.model import Settings
 
 VERIFY = "systemd-analyze verify"
@@ -74,7 +75,7 @@ def check_verify(settings: Settings, bundle: Bundle, workdir: Path) -> CheckResu
 def _installed_later(settings: Settings, command: str) -> bool:
     """The app's venv, and the ACME client in deploykit's venv, are installed on the host, not in CI."""
     tls = settings.nginx.tls
-    return command.startswith(settings.app.venv + "/") or (
+    return command.startswith(code_location(settings).venv + "/") or (
         tls is not None and tls.acme is not None and command == tls.acme.client
     )
 

@@ -89,10 +89,24 @@ class ReleaseLine:
     created: str
     finished: str
     current: bool = False
+    #: the code version and its release folder ("" without code releases), and the config version
+    code_version: str = ""
+    code_release: str = ""
+    config_version: str = ""
 
     @classmethod
     def of(cls, release: Release, current: str | None) -> ReleaseLine:
-        return cls(release.id, release.status, release.source, release.created, release.finished, release.id == current)
+        return cls(
+            release.id,
+            release.status,
+            release.source,
+            release.created,
+            release.finished,
+            release.id == current,
+            release.code_version,
+            release.code_release,
+            release.config_version,
+        )
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ from deploykit.render.bundle import Kind, RenderedFile
 from deploykit.render.jinja import render_template
 from deploykit.render.systemd import exec_line, service_body
 from deploykit.settings import processes
+from deploykit.settings.layout import code_location
 from deploykit.settings.model import Settings
 from deploykit.settings.processes import MARKER, SYSTEM_PATH
 
 
 def environment(settings: Settings, instance: bool = False) -> list[tuple[str, str]]:
     """PATH with the venv's bin first (a bare command is the venv's), and the instance number."""
-    found = [("PATH", f"{settings.app.venv}/bin:{SYSTEM_PATH}")]
+    found = [("PATH", f"{code_location(settings).bin}:{SYSTEM_PATH}")]
     if instance:
         found.append(("DEPLOYKIT_INSTANCE", "%i"))
     return found

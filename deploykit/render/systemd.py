@@ -15,6 +15,7 @@ from deploykit.render.bundle import Kind, RenderedFile
 from deploykit.render.jinja import render_template
 from deploykit.server.command import flags_for
 from deploykit.settings import serving
+from deploykit.settings.layout import code_location
 from deploykit.settings.model import Settings
 
 SD_LISTEN_FDS_START = 3
@@ -63,9 +64,10 @@ _STRICT: tuple[tuple[str, str], ...] = (
 def exec_start(settings: Settings) -> list[str]:
     """The command line the service runs, as argv (every part validated)."""
     app = settings.app
+    bin_dir = code_location(settings).bin
     if app.run_mode == "gunicorn":
-        return [f"{app.venv}/bin/gunicorn", "--config", settings.paths.gunicorn_conf]
-    argv = [f"{app.venv}/bin/deploykit", "serve", app.module]
+        return [f"{bin_dir}/gunicorn", "--config", settings.paths.gunicorn_conf]
+    argv = [f"{bin_dir}/deploykit", "serve", app.module]
     if app.factory:
         argv.append("--factory")
     if settings.systemd.socket_activation:
@@ -163,6 +165,7 @@ def service_body(settings: Settings, unit: str, *, runtime_directory: bool = Fal
         "app": settings.app.name,
         "settings": settings,
         "unit": unit,
+        "working_dir": code_location(settings).working_dir,
         "identity": identity(settings),
         "directories": directories(settings),
         "limits": limits(settings),

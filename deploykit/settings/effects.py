@@ -19,10 +19,15 @@ NOT_RENDERED: dict[str, str] = {
     "systemd.security_threshold": "check (check/systemd.py: the highest accepted security score)",
     "deploy.health_path": "apply (apply/probe.py: the health request)",
     "deploy.health_timeout": "apply (apply/probe.py: how long the health gate waits)",
-    "deploy.keep_releases": "apply (apply/engine.py: releases pruned after a deploy)",
     "nginx.tls.acme.email": "apply (tls/certbot.py: the ACME account's contact)",
     "nginx.tls.acme.directory": "apply (tls/certbot.py: the ACME server; renewals reuse it)",
     "nginx.tls.acme.key_type": "apply (tls/certbot.py: the key of the certificate)",
+    "deploy.keep_releases": "apply (apply/engine.py: releases and code folders pruned after a deploy)",
+    "deploy.project": "apply (apply/run.py, build.py: the project apply and `deploykit build` build)",
+    "deploy.hooks": "apply (apply/hooks.py: commands run around a code release switch)",
+    "deploy.hooks.before_switch": "apply (apply/hooks.py: run in the new release before the switch)",
+    "deploy.hooks.after_switch": "apply (apply/hooks.py: run after the new release passed the health gate)",
+    "deploy.hooks.timeout": "apply (apply/hooks.py: RuntimeMaxSec= of each hook)",
 }
 
 #: dotted field -> what it changes, where its section's line below would be vague.
@@ -42,6 +47,7 @@ FIELDS: dict[str, str] = {
     "nginx.tls.acme.ca_bundle": "renewal service Environment=REQUESTS_CA_BUNDLE (and apply's client)",
     "nginx.tls.acme.client": "renewal service ExecStart (and apply's client)",
     "nginx.tls.acme.config_dir": "nginx site certificate paths, renewal service ExecStart and ReadWritePaths=",
+    "deploy.code_releases": "service unit WorkingDirectory= and ExecStart (run from <app.working_dir>/current)",
 }
 
 #: section -> what its fields change, when not said per field.

@@ -21,6 +21,7 @@ from deploykit.settings.server import ServerSettings
 from deploykit.settings.syntax import CHECKS, control_character
 from deploykit.settings.types import (
     AppName,
+    Command,
     EnvKey,
     EnvValue,
     Expires,
@@ -384,12 +385,42 @@ class PathSettings(Model):
         return self
 
 
+class HookSettings(Model):
+    """Commands run in the new release, as the service (see apply/hooks.py)."""
+
+    before_switch: tuple[Command, ...] = Field(
+        default=(), description="run in the new release before the switch (migrate, collectstatic); a failure aborts"
+    )
+    after_switch: tuple[Command, ...] = Field(
+        default=(), description="run once the new release is healthy; a failure rolls the release back"
+    )
+    timeout: int = Field(default=300, ge=1, le=86400, description="seconds each hook may run")
+
+
 class DeploySettings(Model):
     """How `apply` proves and keeps a deploy."""
 
+    code_releases: bool = Field(
+        default=False,
+        description="install the app's code into app.working_dir/releases/<id> (its own venv) and switch a "
+        "`current` link; the units run from current (app.venv is not used)",
+    )
+    project: ProjectPath | None = Field(
+        default=None, description="the app's project folder: `apply` builds its wheelhouse when given none"
+    )
+    hooks: HookSettings = Field(default_factory=HookSettings)
     health_path: UrlPrefix = Field(default="/", description="GET through the socket and nginx after apply")
     health_timeout: int = Field(default=30, ge=1, le=600, description="seconds apply waits for a 2xx/3xx answer")
-    keep_releases: int = Field(default=5, ge=1, le=100, description="releases kept under paths.state_dir")
+    keep_releases: int = Field(
+        default=5, ge=1, le=100, description="releases kept under paths.state_dir (and their code folders)"
+    )
+
+    @model_validator(mode="after")
+    def _hooks_need_releases(self) -> DeploySettings:
+        if (self.hooks.before_switch or self.hooks.after_switch) and not self.code_releases:
+            why = "hooks run around a code release switch: set deploy.code_releases = true"
+            raise conflict(why, "hooks", "code_releases")
+        return self
 
 
 class Settings(Model):

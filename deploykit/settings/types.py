@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainValidator
 
 from deploykit.settings.syntax import CHECKS
 
@@ -41,6 +41,37 @@ SafePath = Annotated[str, AfterValidator(CHECKS["absolute path"]), Syntax("absol
 ProjectPath = Annotated[str, AfterValidator(CHECKS["project path"]), Syntax("project path")]
 #: One line of a systemd unit value: anything printable, no newline.
 SystemdValue = Annotated[str, AfterValidator(CHECKS["one-line text"]), Syntax("one-line text")]
+
+
+def _command(value: object) -> str | tuple[str, ...]:
+    """A command: a shell line (a string) or an argv (a list of strings), each part one line, none empty."""
+    if isinstance(value, str):
+        parts: tuple[object, ...] = (value,)
+    elif isinstance(value, list | tuple):
+        parts = tuple(value)
+    else:
+        raise ValueError(
+            f"must be a command line (a string) or an argv (a list of strings), not {type(value).__name__}"
+        )
+    if not parts:
+        raise ValueError("must not be an empty list")
+    words: list[str] = []
+    for part in parts:
+        if not isinstance(part, str):
+            raise ValueError(f"an argv holds strings only, not {part!r}")
+        words.append(CHECKS["one-line text"](part))
+    if not words[0].strip():
+        raise ValueError("must not be empty")
+    return words[0] if isinstance(value, str) else tuple(words)
+
+
+#: A command a hook runs: a shell line (``/bin/sh -c``) or an argv list; one line each, no control characters.
+Command = Annotated[
+    str | tuple[str, ...],
+    PlainValidator(_command),
+    PlainSerializer(lambda value: value if isinstance(value, str) else list(value)),
+    Syntax("command"),
+]
 #: A value for /etc/default/<app>: printable; the renderer quotes and escapes it.
 #: Numbers and booleans (`PORT = 8000`, `--set app.env.DEBUG=true`) become their text, as a shell would see them.
 EnvValue = Annotated[

@@ -24,8 +24,8 @@ def test_a_missing_read_write_path_is_an_error(tmp_path: Path) -> None:
 def test_the_django_profile_needs_no_folder_made_by_hand() -> None:
     settings = settings_for("django")
     assert settings.systemd.read_write_paths == ()
-    assert settings.app.state_paths() == {"MEDIA_ROOT": "/var/lib/demo/media"}
-    assert "/var/lib/demo/media/" in [s.path for s in settings.nginx.static]
+    assert settings.app.state_paths() == {"MEDIA_ROOT": "/var/lib/demo/media", "STATIC_ROOT": "/var/lib/demo/static"}
+    assert {"/var/lib/demo/media/", "/var/lib/demo/static/"} <= {s.path for s in settings.nginx.static}
     findings = (
         check_files(settings, render(settings)).findings + check_consistency(settings, render(settings), None).findings
     )

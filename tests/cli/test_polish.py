@@ -108,7 +108,7 @@ def test_help_summaries_are_whole_sentences(columns: str, tmp_path: Path) -> Non
                           cwd=tmp_path, env=env, check=False, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     found = summaries(proc.stdout)
-    assert set(found) == {"serve", "init", "render", "check", "plan", "apply", "rollback", "status", "logs",
+    assert set(found) == {"serve", "init", "render", "check", "plan", "apply", "build", "rollback", "status", "logs",
                           "doctor", "up", "renew"}  # fmt: skip
     for name, summary in found.items():
         assert not summary.endswith(("…", "...")), (name, summary)

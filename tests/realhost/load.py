@@ -1,18 +1,21 @@
 """Keep-alive HTTP load against nginx, run *inside* the container with its own python3.
 
-Usage: python3 load.py SECONDS HOST_HEADER [https]; prints {"ok": N, "failures": [...]} as JSON.
-With https: port 443 (the chain is verified by the tests' curl, not here).
+Usage: python3 load.py SECONDS HOST_HEADER [https] [STOP_FILE]; prints {"ok": N, "failures": [...]} as JSON.
+With https: port 443 (the chain is verified by the tests' curl, not here). With STOP_FILE the load
+also ends as soon as that file exists (SECONDS is then the upper bound).
 """
 
 import http.client
 import json
+import os
 import ssl
 import sys
 import threading
 import time
 
 SECONDS, HOST = float(sys.argv[1]), sys.argv[2]
-HTTPS = sys.argv[3:] == ["https"]
+HTTPS = "https" in sys.argv[3:]
+STOP = next((arg for arg in sys.argv[3:] if arg != "https"), None)
 
 
 def connect() -> http.client.HTTPConnection:
@@ -31,7 +34,7 @@ lock = threading.Lock()
 def client() -> None:
     conn = connect()
     end = time.monotonic() + SECONDS
-    while time.monotonic() < end:
+    while time.monotonic() < end and not (STOP and os.path.exists(STOP)):
         try:
             conn.request("GET", "/", headers={"Host": HOST})
             response = conn.getresponse()

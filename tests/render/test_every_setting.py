@@ -74,6 +74,9 @@ OVERRIDES: dict[str, Any] = {
     # free text checked by the model itself: an address, a named directory or an https:// URL
     "nginx.tls.acme.email": "walk@example.com",
     "nginx.tls.acme.directory": "staging",
+    # a hook is a shell line or an argv list
+    "deploy.hooks.before_switch": ["true"],
+    "deploy.hooks.after_switch": [["true", "--walk"]],
 }
 
 TLS = {"certificate": "/etc/ssl/walk.pem", "certificate_key": "/etc/ssl/walk.key"}
@@ -104,6 +107,9 @@ PREREQUISITES: dict[str, dict[str, Any]] = {
     # the renewal units exist only with ACME on
     "paths.acme_service_unit": {"nginx.tls": ACME},
     "paths.acme_timer_unit": {"nginx.tls": ACME},
+    # hooks run around a code release switch; without code releases the model refuses them
+    "deploy.hooks.before_switch": {"deploy.code_releases": True},
+    "deploy.hooks.after_switch": {"deploy.code_releases": True},
 }
 # a certificate holds real names, never the catch-all '_' (the default)
 for _acme_field in (
@@ -126,6 +132,7 @@ MINIMAL: dict[str, Any] = {
     # a table of models ('{}' marks its one item, named "walk")
     "processes{}": {"command": "walk-worker"},
     "timers{}": {"command": "walk-job", "on_calendar": "daily"},
+    "deploy.hooks": {},
 }
 
 

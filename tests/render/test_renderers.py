@@ -27,7 +27,12 @@ def test_serve_mode_renders_no_gunicorn_conf() -> None:
 
 def test_gunicorn_mode_runs_gunicorn_with_the_conf() -> None:
     settings = settings_for("django")
-    assert exec_start(settings) == ["/srv/demo/.venv/bin/gunicorn", "--config", "/etc/deploykit/demo/gunicorn.conf.py"]
+    # the django profile releases code: the unit runs the live release through `current`
+    assert exec_start(settings) == [
+        "/srv/demo/current/venv/bin/gunicorn",
+        "--config",
+        "/etc/deploykit/demo/gunicorn.conf.py",
+    ]
 
 
 def test_socket_activation_passes_fd_3_else_binds_the_path() -> None:

@@ -288,3 +288,33 @@ def test_static_url_and_path_always_end_in_a_slash() -> None:
     assert (s.nginx.static[0].url, s.nginx.static[0].path) == ("/static/", "/srv/demo/static/")
     with pytest.raises(SettingsError, match="declared twice"):
         settings_for(None, 'nginx.static=[{url="/a", path="/srv/a/"}, {url="/a/", path="/srv/b/"}]')
+
+
+@pytest.mark.parametrize(
+    ("value", "wanted"),
+    [
+        ("[5]", "must be a command line (a string) or an argv (a list of strings), not int"),
+        ('[["manage.py", 5]]', "an argv holds strings only, not 5"),
+        ('["migrate\\nrm -rf /"]', "contains a newline"),
+        ('[""]', "must not be empty"),
+        ("[[]]", "must not be an empty list"),
+        ('"migrate"', "Input should be a valid tuple"),
+    ],
+)
+def test_a_hook_that_is_not_a_string_or_a_list_of_strings_is_refused_by_name(value: str, wanted: str) -> None:
+    problems = _problems("deploy.code_releases=true", f"deploy.hooks.before_switch={value}")
+    assert any(p.startswith("--set deploy.hooks.before_switch") and wanted in p for p in problems), problems
+
+
+def test_hooks_without_code_releases_and_a_zero_timeout_are_refused() -> None:
+    (problem,) = _problems('deploy.hooks.after_switch=["true"]')
+    assert "hooks run around a code release switch: set deploy.code_releases = true" in problem
+    assert problem.startswith("--set deploy.hooks")
+    (timeout,) = _problems("deploy.hooks.timeout=0")
+    assert timeout.startswith("--set deploy.hooks.timeout"), timeout
+
+
+def test_the_django_profile_releases_code_and_migrates_before_the_switch() -> None:
+    settings = settings_for("django")
+    assert settings.deploy.code_releases
+    assert settings.deploy.hooks.before_switch == (("python", "-m", "django", "migrate", "--noinput"),)

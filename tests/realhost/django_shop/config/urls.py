@@ -1,4 +1,7 @@
-"""POST /upload saves the file with Django's default storage (under MEDIA_ROOT)."""
+"""POST /upload saves the file with Django's default storage (under MEDIA_ROOT);
+GET / names the release's version (the package's)."""
+
+from importlib.metadata import version
 
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, JsonResponse
@@ -12,7 +15,7 @@ def upload(request: HttpRequest) -> JsonResponse:
 
 
 def index(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"media_root": default_storage.location})
+    return JsonResponse({"version": version("shop"), "media_root": default_storage.location})
 
 
 urlpatterns = [path("", index), path("upload", upload)]
