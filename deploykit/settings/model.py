@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+from deploykit.errors import UsageError
+from deploykit.remote.target import parse_ssh
 from deploykit.settings import serving
 from deploykit.settings.base import Model, conflict
 from deploykit.settings.server import ServerSettings
@@ -304,6 +306,23 @@ class DeploySettings(Model):
     health_path: UrlPrefix = Field(default="/", description="GET through the socket and nginx after apply")
     health_timeout: int = Field(default=30, ge=1, le=600, description="seconds apply waits for a 2xx/3xx answer")
     keep_releases: int = Field(default=5, ge=1, le=100, description="releases kept under paths.state_dir")
+    hosts: list[str] = Field(
+        default_factory=list, description="ssh://[user@]host[:port] servers plan/apply/status... work on by default"
+    )
+
+    @field_validator("hosts")
+    @classmethod
+    def _ssh_urls(cls, value: list[str]) -> list[str]:
+        seen = set()
+        for url in value:
+            try:
+                target = parse_ssh(url, "host")
+            except UsageError as exc:
+                raise ValueError(exc.message) from None
+            if target in seen:
+                raise ValueError(f"{target} is listed twice")
+            seen.add(target)
+        return value
 
 
 class Settings(Model):
