@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -99,6 +100,14 @@ def _describe(outcome: dict[str, Any]) -> str:
     return f"the {outcome.get('command', 'apply')} started {outcome.get('started', '?')} {how}"
 
 
+def client_gone() -> bool:
+    """Whether the client hung up: sshd closed the other end of our stdout (a quiet follow writes
+    nothing, so a write error would come too late, after the outcome was marked seen)."""
+    poller = select.poll()
+    poller.register(sys.stdout.fileno(), 0)  # POLLERR / POLLHUP are always reported
+    return any(events & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for _, events in poller.poll(0))
+
+
 def follow(app: str, folder: Path, *, from_start: bool = True) -> int:
     """Copy the running apply's output here until its outcome is recorded; its exit code."""
     out, err = sys.stdout.buffer, sys.stderr.buffer
@@ -122,9 +131,13 @@ def follow(app: str, folder: Path, *, from_start: bool = True) -> int:
 
     while True:
         drain()
+        if client_gone():
+            raise SystemExit(129)  # the apply goes on in its unit; the next command reports it
         outcome = _outcome(folder)
         if outcome is not None:
             drain()
+            if client_gone():
+                raise SystemExit(129)
             _mark_seen(folder, outcome)
             return int(outcome.get("exit", 1))
         if unit_state(app) not in ("active", "activating", "deactivating", "reloading"):

@@ -161,10 +161,14 @@ class Container:
             self.proc = subprocess.Popen(
                 argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=detach
             )
-        self.leader = self._leader()
-        if veth is not None:
-            self._link_host_end(veth)
-        self._wait_running()
+        try:
+            self.leader = self._leader()
+            if veth is not None:
+                self._link_host_end(veth)
+            self._wait_running()
+        except BaseException:
+            self.stop()  # a boot that failed half-way leaves no container behind
+            raise
 
     def _link_host_end(self, veth: Veth) -> None:
         link = f"ve-{self.name}"
@@ -177,19 +181,19 @@ class Container:
         subprocess.run(["ip", "link", "set", link, "up"], check=True, capture_output=True)
 
     def _leader(self) -> int:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # --ephemeral copies the tree first: slow when several boot at once
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"systemd-nspawn exited: {self.log.read_text()[-2000:]}")
             out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True)
-            pids = out.stdout.split()
-            if pids:
-                return int(pids[0])
+            for pid in out.stdout.split():  # the child that is PID 1 of its own namespace, not a helper nspawn forked
+                if _is_namespace_init(int(pid)):
+                    return int(pid)
             time.sleep(0.1)
         raise RuntimeError("the container's PID 1 did not appear")
 
     def _wait_running(self) -> None:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a bound, not a speed claim: boots crawl when the machine is busy
         state = ""
         while time.monotonic() < deadline:
             state = self.run(["systemctl", "is-system-running"], check=False).stdout.strip()
@@ -223,6 +227,15 @@ class Container:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _is_namespace_init(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+    return len(nspid) > 1 and nspid[-1] == "1"
 
 
 def stop_pid(pid: int, name: str, timeout: float = 30) -> None:
