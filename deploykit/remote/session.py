@@ -262,8 +262,9 @@ def run_on(
             left = ", ".join(str(h.target) for h in hosts[index + 1 :])
             tail = (f"; {done} kept the new release" if done else "") + (f"; not started: {left}" if left else "")
             raise DeployKitError(
-                f"{command} failed on {host.target} (exit {code}; that host was restored){tail}",
-                hint=f"See the output above; `deploykit status --host {host.target}` shows that host now.",
+                f"{command} failed on {host.target} (exit {code}){tail}",
+                hint=f"{host.target} put its previous state back unless its report above says otherwise; "
+                f"`deploykit status --host {host.target}` shows it now.",
             )
         worst = max(worst, code)
     return worst
