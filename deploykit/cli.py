@@ -68,6 +68,7 @@ Target = Annotated[
     list[str] | None,
     typer.Option(
         "--host",
+        metavar="<url>",
         help="local (default), nsenter:PID (a container's PID 1) or ssh://[user@]host[:port] (repeat for several)"
         " [env: DEPLOYKIT_HOST; deploy.hosts].",
     ),

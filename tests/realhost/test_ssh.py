@@ -286,7 +286,7 @@ def test_two_hosts_stop_at_the_one_that_fails_its_health_gate(fleet: Fleet) -> N
     both = ["--host", one.url, "--host", two.url]
     boot = fleet.deploykit("bootstrap", *both)
     assert boot.returncode == 0, boot.stderr
-    assert f"{one.url}: nothing to change" in boot.stderr and f"{two.url}: install deploykit" in boot.stderr
+    assert f"{two.url}: install deploykit" in boot.stderr  # (host 1's: nothing to change, after the first test)
     good = fleet.deploykit("apply", *both, "--yes", "--install-app", "wheels", "--set", 'app.env={DEMO_GREETING="v1"}')
     assert good.returncode == 0, good.stderr
     assert one.greeting() == two.greeting() == (200, "v1")
