@@ -87,6 +87,21 @@ def unit_state(app: str) -> str:
     return done.stdout.strip() or "unknown"
 
 
+def wait_unloaded(app: str, timeout: float = 30) -> None:
+    """Wait until the apply unit is gone (``--collect`` unloads it once its process exited): the outcome
+    is written just before that, and a new unit of the same name cannot start while the old is loaded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        argv = ["systemctl", "show", "--property=LoadState,ActiveState", unit(app)]
+        shown = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+        if "LoadState=not-found" in shown:
+            return
+        if "ActiveState=failed" in shown:  # collected too, but do not wait on it
+            subprocess.run(["systemctl", "reset-failed", unit(app)], capture_output=True, check=False)
+            return
+        time.sleep(0.1)
+
+
 def _outcome(folder: Path) -> dict[str, Any] | None:
     try:
         return dict(json.loads((folder / OUTCOME).read_text()))
@@ -135,6 +150,7 @@ def follow(app: str, folder: Path, *, from_start: bool = True) -> int:
             raise SystemExit(129)  # the apply goes on in its unit; the next command reports it
         outcome = _outcome(folder)
         if outcome is not None:
+            wait_unloaded(app)
             drain()
             if client_gone():
                 raise SystemExit(129)
@@ -185,6 +201,7 @@ def transact(app: str, command: str, args: list[str]) -> int:
         return 2
     folder = _private_dir(app)
     catch_up(app, folder)
+    wait_unloaded(app)
     _write_private(folder / SETTINGS, sys.stdin.buffer.read())
     (folder / OUTCOME).unlink(missing_ok=True)
     for name in (OUT, ERR):
