@@ -303,6 +303,6 @@ def test_two_hosts_stop_at_the_one_that_fails_its_health_gate(fleet: Fleet) -> N
     assert "RESTORE INCOMPLETE" not in bad.stderr
     assert errors[-1] == f"error: apply failed on {two.url} (exit 1); {one.url} kept the new release", bad.stderr
     assert one.greeting() == (200, "v2")
-    assert "DEMO_GREETING=v2" in one.env_file()
+    assert 'DEMO_GREETING="v2"' in one.env_file()
     assert two.greeting() == (200, "v1")  # host 2 rolled back to its release, and serves it
     assert "DEMO_GREETING=v1" in two.env_file()
