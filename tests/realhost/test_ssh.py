@@ -305,4 +305,4 @@ def test_two_hosts_stop_at_the_one_that_fails_its_health_gate(fleet: Fleet) -> N
     assert one.greeting() == (200, "v2")
     assert 'DEMO_GREETING="v2"' in one.env_file()
     assert two.greeting() == (200, "v1")  # host 2 rolled back to its release, and serves it
-    assert "DEMO_GREETING=v1" in two.env_file()
+    assert 'DEMO_GREETING="v1"' in two.env_file()
