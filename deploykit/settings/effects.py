@@ -20,7 +20,7 @@ NOT_RENDERED: dict[str, str] = {
     "deploy.health_path": "apply (apply/probe.py: the health request)",
     "deploy.health_timeout": "apply (apply/probe.py: how long the health gate waits)",
     "deploy.keep_releases": "apply (apply/engine.py: releases pruned after a deploy)",
-    "deploy.hosts": "plan/apply/rollback/status/logs/doctor (remote/target.py: the default --host list)",
+    "deploy.hosts": "plan/apply (remote/target.py: the default --host of plan, apply, rollback, status, logs, doctor)",
 }
 
 #: dotted field -> what it changes, where its section's line below would be vague.

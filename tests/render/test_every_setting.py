@@ -65,6 +65,8 @@ OVERRIDES: dict[str, Any] = {
     "nginx.version": (1, 25, 1),
     # "auto" and "on" render alike (stapling on); "on" only makes check's missing-OCSP-URL finding an error
     "nginx.tls.ocsp_stapling": "off",
+    # where plan/apply/status... work (NOT_RENDERED), a valid ssh:// URL
+    "deploy.hosts": ["ssh://deploy@web1.example:2222"],
 }
 
 TLS = {"certificate": "/etc/ssl/walk.pem", "certificate_key": "/etc/ssl/walk.key"}
