@@ -4,6 +4,7 @@ library function; `main()` is the one place errors become exit codes:
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from enum import StrEnum
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from deploykit.apply import Deploy
     from deploykit.host.base import Host
     from deploykit.plan import Plan
+    from deploykit.remote.target import SshTarget
 
 app = typer.Typer(
     name="deploykit",
@@ -62,7 +64,15 @@ Root = Annotated[Path | None, typer.Option("--root", help="Work on a tree standi
 CreateRoot = Annotated[
     bool, typer.Option("--create-root", help="Start a new staging tree when the --root folder does not exist.")
 ]
-Target = Annotated[str | None, typer.Option("--host", help="local (default) or nsenter:PID (a container's PID 1).")]
+Target = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--host",
+        metavar="<url>",
+        help="local (default), nsenter:PID (a container's PID 1) or ssh://[user@]host[:port] (repeat for several)"
+        " [env: DEPLOYKIT_HOST; deploy.hosts].",
+    ),
+]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before changing the host.")]
 Format = Annotated[str, typer.Option("--format", "-f", help="table or json (a report on stdout).")]
 Wheelhouse = Annotated[
@@ -214,7 +224,11 @@ def plan_cmd(
 ) -> None:
     """Show what apply would change: a diff per file, the code switch and its hooks,
     and the service actions. Exit 0 when nothing would change, 3 when changes are pending."""
-    _show_plan(connect(root, target), _settings(config, profile, sets), wheelhouse)
+    loaded = _settings(config, profile, sets)
+    local, remote = _where(target, loaded, root)
+    if remote:
+        raise typer.Exit(_remote(remote, loaded, "plan", []))
+    _show_plan(connect(root, local), loaded, wheelhouse)
 
 
 def _show_plan(host: Host, loaded: Loaded, wheelhouse: str | None = None) -> None:
@@ -253,7 +267,19 @@ def apply_cmd(
     if create_root and root is None:
         raise UsageError("--create-root only applies to --root", hint="Pass --root DIR --create-root for a new tree.")
     loaded = _settings(config, profile, sets)
-    host = connect(root, target, create_root=create_root)
+    local, remote = _where(target, loaded, root)
+    if remote:
+        _apply_remote(
+            remote,
+            loaded,
+            yes=yes,
+            dry_run=dry_run,
+            fmt=fmt,
+            install_app=wheelhouse or install_app,
+            health=not no_health,
+        )
+        return
+    host = connect(root, local, create_root=create_root)
     if dry_run:
         _show_plan(host, loaded, wheelhouse or install_app)
         return
@@ -301,8 +327,13 @@ def rollback(
     from deploykit.apply.run import deploy_release
 
     loaded = _settings(config, profile, sets)
+    local, remote = _where(target, loaded, root)
+    if remote:
+        _confirm_remote(remote, yes, "roll back")
+        args = ["--yes", "--format", fmt, *(["--to", to] if to else []), *(["--no-health"] if no_health else [])]
+        raise typer.Exit(_remote(remote, loaded, "rollback", args))
     deploy = deploy_release(
-        loaded.settings, connect(root, target, create_root=False), to, health=not no_health, progress=_progress(fmt)
+        loaded.settings, connect(root, local, create_root=False), to, health=not no_health, progress=_progress(fmt)
     )
     _run_deploy(deploy, yes, fmt)
 
@@ -322,7 +353,10 @@ def status(
 
     _formats(fmt, "table", "json")
     loaded = _settings(config, profile, sets)
-    report = gather_status(connect(None, target), loaded.settings)
+    local, remote = _where(target, loaded)
+    if remote:
+        raise typer.Exit(_remote(remote, loaded, "status", ["--format", fmt]))
+    report = gather_status(connect(None, local), loaded.settings)
     if fmt == "json":
         console.plain(report.to_json())
     else:
@@ -350,8 +384,16 @@ def logs(
 
     _formats(fmt, "table", "json")
     loaded = _settings(config, profile, sets)
+    local, remote = _where(target, loaded)
+    if remote:
+        if follow and len(remote) > 1:
+            raise UsageError("logs --follow works on one host at a time", hint="Give one --host.")
+        args = ["--format", fmt, *(["--follow"] if follow else []), *(["--since", since] if since else [])]
+        raise typer.Exit(
+            _remote(remote, loaded, "logs", [*args, *(["--lines", str(lines)] if lines is not None else [])])
+        )
     emit = console.log_entry if fmt == "table" else console.log_entry_json
-    read_logs(connect(None, target), loaded.settings, emit, lines=lines, since=since, follow_new=follow)
+    read_logs(connect(None, local), loaded.settings, emit, lines=lines, since=since, follow_new=follow)
 
 
 @app.command(short_help="Look for the usual problems on the host.")
@@ -370,7 +412,10 @@ def doctor(
 
     _formats(fmt, "table", "json")
     loaded = _settings(config, profile, sets)
-    report = diagnose(connect(root, target, create_root=False), loaded.settings)
+    local, remote = _where(target, loaded, root)
+    if remote:
+        raise typer.Exit(_remote(remote, loaded, "doctor", ["--format", fmt]))
+    report = diagnose(connect(root, local, create_root=False), loaded.settings)
     if fmt == "json":
         console.plain(to_json(report))
     else:
@@ -395,8 +440,95 @@ def renew(
     loaded = _settings(config, profile, sets)
     if acme_of(loaded.settings) is None:
         raise UsageError("nginx.tls.acme is not set: deploykit manages no certificate here")
-    outcome = renew_now(connect(None, target), loaded.settings, force=force)
+    local, remote = _where(target, loaded)
+    if remote:
+        raise typer.Exit(_remote(remote, loaded, "renew", ["--force"] if force else []))
+    outcome = renew_now(connect(None, local), loaded.settings, force=force)
     console.plain(outcome.detail)
+
+
+@app.command(short_help="Prepare a server for deploykit over SSH (systemd, Python, nginx, deploykit's venv).")
+def bootstrap(
+    target: Target = None,
+    config: Config = None,
+    profile: Profile = None,
+    sets: Sets = None,
+    wheels: Annotated[
+        Path | None,
+        typer.Option("--wheels", envvar="DEPLOYKIT_WHEELS", help="deploykit's wheel and its dependencies' (a folder)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would change.")] = False,
+) -> None:
+    """Check systemd and Python on each ssh:// host, install nginx and python3-venv
+    with apt when missing, and create deploykit's venv from the shipped wheels.
+    Idempotent: says what it changed, or that nothing needed to."""
+    from deploykit.remote.session import RemoteHost
+    from deploykit.remote.session import bootstrap as prepare
+
+    configured = _settings(config, profile, sets).settings.deploy.hosts if not target else []
+    _, remote = _where_hosts(target, configured)
+    if not remote:
+        raise UsageError("bootstrap prepares ssh:// hosts", hint="Pass --host ssh://[user@]host[:port].")
+    for host in [RemoteHost(each) for each in remote]:
+        changes = prepare(host, wheels, dry_run=dry_run, say=console.info)
+        for change in changes:
+            console.info(f"{host.target}: {change}")
+        if not changes:
+            console.info(f"{host.target}: nothing to change (nginx, python3-venv and deploykit {host.facts.deploykit})")
+
+
+def _where(target: list[str] | None, loaded: Loaded, root: Path | None = None) -> tuple[str | None, list[SshTarget]]:
+    return _where_hosts(target, loaded.settings.deploy.hosts, root)
+
+
+def _where_hosts(
+    target: list[str] | None, configured: list[str], root: Path | None = None
+) -> tuple[str | None, list[SshTarget]]:
+    from deploykit.remote.target import choose
+
+    return choose(target, os.environ, configured, root_given=root is not None)
+
+
+def _remote(
+    remote: list[SshTarget], loaded: Loaded, command: str, args: list[str], app_wheels: Path | None = None
+) -> int:
+    from deploykit.remote.session import run_on
+
+    return run_on(remote, loaded.settings, command, args, app_wheels=app_wheels, say=console.info)
+
+
+def _confirm_remote(remote: list[SshTarget], yes: bool, what: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("this would change the host; pass --yes when not running interactively")
+    if not console.confirm(f"{what.capitalize()} on {', '.join(map(str, remote))}?"):
+        raise typer.Abort
+
+
+def _apply_remote(
+    remote: list[SshTarget],
+    loaded: Loaded,
+    *,
+    yes: bool,
+    dry_run: bool,
+    fmt: str,
+    install_app: str | None,
+    health: bool,
+) -> None:
+    if dry_run:
+        raise typer.Exit(_remote(remote, loaded, "plan", []))
+    if not yes and sys.stdin.isatty():
+        if _remote(remote, loaded, "plan", []) == 0:
+            return
+    _confirm_remote(remote, yes, "apply these changes")
+    wheels = Path(install_app) if install_app else None
+    if wheels is not None and not wheels.is_dir():
+        raise UsageError(
+            f"--wheelhouse {install_app}: not a folder here", hint="Over SSH it names a local folder of wheels."
+        )
+    args = ["--yes", "--format", fmt, *([] if health else ["--no-health"])]
+    raise typer.Exit(_remote(remote, loaded, "apply", args, wheels))
 
 
 def _exclusive(*options: tuple[str, bool]) -> None:

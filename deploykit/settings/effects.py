@@ -28,6 +28,7 @@ NOT_RENDERED: dict[str, str] = {
     "deploy.hooks.before_switch": "apply (apply/hooks.py: run in the new release before the switch)",
     "deploy.hooks.after_switch": "apply (apply/hooks.py: run after the new release passed the health gate)",
     "deploy.hooks.timeout": "apply (apply/hooks.py: RuntimeMaxSec= of each hook)",
+    "deploy.hosts": "plan/apply (remote/target.py: the default --host of plan, apply, rollback, status, logs, doctor)",
 }
 
 #: dotted field -> what it changes, where its section's line below would be vague.

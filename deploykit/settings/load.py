@@ -54,9 +54,17 @@ def shipped_profiles() -> list[str]:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """A settings file: TOML, or the JSON of resolved settings `--host ssh://` ships (TOML has no null)."""
     try:
         with path.open("rb") as fh:
+            if path.suffix == ".json":
+                data = json.load(fh)
+                if not isinstance(data, dict):
+                    raise SettingsError(f"{path}: not a JSON object")
+                return data
             return tomllib.load(fh)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{path}: not valid JSON: {exc}") from exc
     except FileNotFoundError as exc:
         raise SettingsError(f"{path}: file not found", hint="Create it with `deploykit init`.") from exc
     except tomllib.TOMLDecodeError as exc:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+from deploykit.errors import UsageError
+from deploykit.remote.target import parse_ssh
 from deploykit.settings import processes, serving
 from deploykit.settings.acme import AcmeSettings, http01_refusal
 from deploykit.settings.base import Model, conflict
@@ -414,6 +416,9 @@ class DeploySettings(Model):
     keep_releases: int = Field(
         default=5, ge=1, le=100, description="releases kept under paths.state_dir (and their code folders)"
     )
+    hosts: list[str] = Field(
+        default_factory=list, description="ssh://[user@]host[:port] servers plan/apply/status... work on by default"
+    )
 
     @model_validator(mode="after")
     def _hooks_need_releases(self) -> DeploySettings:
@@ -421,6 +426,20 @@ class DeploySettings(Model):
             why = "hooks run around a code release switch: set deploy.code_releases = true"
             raise conflict(why, "hooks", "code_releases")
         return self
+
+    @field_validator("hosts")
+    @classmethod
+    def _ssh_urls(cls, value: list[str]) -> list[str]:
+        seen = set()
+        for url in value:
+            try:
+                target = parse_ssh(url, "host")
+            except UsageError as exc:
+                raise ValueError(exc.message) from None
+            if target in seen:
+                raise ValueError(f"{target} is listed twice")
+            seen.add(target)
+        return value
 
 
 class Settings(Model):

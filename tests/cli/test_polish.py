@@ -109,7 +109,7 @@ def test_help_summaries_are_whole_sentences(columns: str, tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     found = summaries(proc.stdout)
     assert set(found) == {"serve", "init", "render", "check", "plan", "apply", "build", "rollback", "status", "logs",
-                          "doctor", "up", "renew"}  # fmt: skip
+                          "doctor", "up", "renew", "bootstrap"}  # fmt: skip
     for name, summary in found.items():
         assert not summary.endswith(("…", "...")), (name, summary)
         assert summary[0].isupper() and summary.endswith("."), (name, summary)

@@ -189,14 +189,14 @@ class Container:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"systemd-nspawn exited: {self.log.read_text()[-2000:]}")
             out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True)
-            pids = out.stdout.split()
-            if pids:
-                return int(pids[0])
+            for pid in out.stdout.split():  # the child that is PID 1 of its own namespace, not a helper nspawn forked
+                if _is_namespace_init(int(pid)):
+                    return int(pid)
             time.sleep(0.1)
         raise RuntimeError("the container's PID 1 did not appear")
 
     def _wait_running(self) -> None:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a bound, not a speed claim: boots crawl when the machine is busy
         state = ""
         while time.monotonic() < deadline:
             state = self.run(["systemctl", "is-system-running"], check=False).stdout.strip()
@@ -230,6 +230,15 @@ class Container:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _is_namespace_init(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+    return len(nspid) > 1 and nspid[-1] == "1"
 
 
 def stop_pid(pid: int, name: str, timeout: float = 30) -> None:

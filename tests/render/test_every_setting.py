@@ -77,6 +77,8 @@ OVERRIDES: dict[str, Any] = {
     # a hook is a shell line or an argv list
     "deploy.hooks.before_switch": ["true"],
     "deploy.hooks.after_switch": [["true", "--walk"]],
+    # where plan/apply/status... work (NOT_RENDERED), a valid ssh:// URL
+    "deploy.hosts": ["ssh://deploy@web1.example:2222"],
 }
 
 TLS = {"certificate": "/etc/ssl/walk.pem", "certificate_key": "/etc/ssl/walk.key"}
