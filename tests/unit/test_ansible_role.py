@@ -101,3 +101,10 @@ def test_the_collection_is_versioned_as_deploykit() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert (galaxy["namespace"], galaxy["name"]) == ("deploykit", "stack")
     assert galaxy["version"] == project["version"]
+
+
+def test_the_role_installs_the_distribution_this_tree_builds() -> None:
+    """The role finds deploykit's wheel by its distribution name and pip-installs that name."""
+    defaults = yaml.safe_load((ROLE / "defaults/main.yml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert defaults["deploykit_distribution"] == project["name"]
