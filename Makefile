@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck unit workers test-fleet test-fleet-mutants test-stress bench setup system-packages clean docs docs-serve dist
+.PHONY: run test lint typecheck unit workers collection test-fleet test-fleet-mutants test-stress bench setup system-packages clean docs docs-serve dist
 
 setup: $(STAMP) system-packages
 
@@ -61,11 +61,26 @@ workers: setup
 	SERVE_TEST_TARGET=deploykit-workers $(BIN)/pytest -q tests/server
 	SERVE_TEST_TARGET=gunicorn $(BIN)/pytest -q -rs tests/server
 
-# The Ansible role (ansible/) on two real Debian 12 systemd hosts reached over SSH: molecule's
-# create, converge, idempotence, failed rollouts, verify, destroy (molecule/default). Needs root.
-test-fleet: setup
+# The Ansible collection deploykit.stack (ansible/collections/ansible_collections/deploykit/stack):
+# ansible-lint with the production profile (offline, see .ansible-lint) over it, the example inventory
+# and molecule/; then `ansible-galaxy collection build` into build/ansible/ (gitignored).
+COLLECTIONS := ansible/collections
+COLLECTION  := $(COLLECTIONS)/ansible_collections/deploykit/stack
+COLLECTION_OUT := build/ansible
+collection: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" ANSIBLE_COLLECTIONS_PATH="$(CURDIR)/$(COLLECTIONS)" $(BIN)/ansible-lint --nocolor ansible molecule
+	rm -f $(COLLECTION_OUT)/deploykit-stack-*.tar.gz
+	$(BIN)/ansible-galaxy collection build $(COLLECTION) --output-path $(COLLECTION_OUT)
+
+# The collection as built by `collection` (installed from its tarball into build/ansible/collections)
+# on two real Debian 12 systemd hosts reached over SSH: molecule's create, converge, idempotence,
+# failed rollouts, verify, destroy (molecule/default). Needs root.
+test-fleet: collection
 	@if [ "$$(id -u)" != 0 ]; then echo "test-fleet: skipped: booting the molecule hosts (systemd-nspawn) needs root"; \
-	else PATH="$(CURDIR)/$(BIN):$$PATH" ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 $(BIN)/molecule test; fi
+	else rm -rf $(COLLECTION_OUT)/collections && \
+	  $(BIN)/ansible-galaxy collection install --offline -p $(COLLECTION_OUT)/collections $(COLLECTION_OUT)/deploykit-stack-*.tar.gz && \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 DEPLOYKIT_MOLECULE_TREE="$(CURDIR)/build" \
+	  $(BIN)/molecule test; fi
 
 # Not part of `make test`: proof that those checks catch a broken role (molecule/mutants.py, ~4 min).
 test-fleet-mutants: setup
@@ -92,7 +107,7 @@ dist: setup
 	$(BIN)/python -m pip --python $(WHEEL_VENV)/bin/python install --quiet --no-compile dist/*.whl
 	cd / && $(CURDIR)/$(WHEEL_VENV)/bin/deploykit --version | grep -E '^deploykit [0-9]'
 
-test: lint typecheck unit docs dist workers test-fleet
+test: lint typecheck collection unit docs dist workers test-fleet
 
 # Not part of `make test` (slow): the timing-sensitive suites (tests/server in its three passes as
 # `unit` and `workers` run it, tests/server_workers, server_ws, apply, up) STRESS_ROUNDS times in a row
@@ -108,4 +123,4 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .stress site dist $(WHEEL_VENV)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .stress site dist $(WHEEL_VENV) $(COLLECTION_OUT)

@@ -1,12 +1,13 @@
 """Proof that the molecule scenario catches a broken role. Each mutant is a copy
-of ansible/roles/deploykit with one deliberate bug; against hosts converged by
-the real role, molecule runs the step that must notice, and that step must fail.
+of the deploykit.stack collection whose role has one deliberate bug; against
+hosts converged by the real collection, molecule runs the step that must notice,
+and that step must fail.
 
     .venv/bin/python molecule/mutants.py        (or make test-fleet-mutants; root, ~4 minutes)
 
 Prints each mutant with the lines that caught it; exits 0 when every mutant was
 caught, 1 when one survived. The working tree is never modified: molecule.yml
-takes the role from DEPLOYKIT_MOLECULE_ROLES/ansible/roles.
+takes the collection from DEPLOYKIT_MOLECULE_TREE/ansible/collections.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ROLE = ROOT / "ansible" / "roles" / "deploykit"
+COLLECTIONS = Path("ansible") / "collections"
+STACK = COLLECTIONS / "ansible_collections" / "deploykit" / "stack"
 
 
 @dataclass(frozen=True)
 class Mutant:
     name: str
-    file: str
+    file: str  # in the role (roles/deploykit)
     old: str
     new: str
     step: str  # the molecule step that must fail
@@ -49,19 +51,19 @@ MUTANTS = (
 )  # fmt: skip
 
 
-def molecule(*args: str, roles: Path | None = None) -> subprocess.CompletedProcess[str]:
+def molecule(*args: str, tree: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PATH=f"{ROOT / '.venv/bin'}:{os.environ['PATH']}", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0")
-    if roles is not None:
-        env["DEPLOYKIT_MOLECULE_ROLES"] = str(roles)
+    env.pop("DEPLOYKIT_MOLECULE_TREE", None)  # create and converge: the collection in this source tree
+    if tree is not None:
+        env["DEPLOYKIT_MOLECULE_TREE"] = str(tree)
     return subprocess.run([str(ROOT / ".venv/bin/molecule"), *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, check=False)  # fmt: skip
 
 
 def broken_copy(mutant: Mutant, scratch: Path) -> Path:
     top = scratch / mutant.name.replace(" ", "-")
-    role = top / "ansible" / "roles" / "deploykit"
-    shutil.copytree(ROLE, role)
-    target = role / mutant.file
+    shutil.copytree(ROOT / STACK, top / STACK, ignore=shutil.ignore_patterns("__pycache__"))
+    target = top / STACK / "roles" / "deploykit" / mutant.file
     text = target.read_text()
     if text.count(mutant.old) != 1:
         raise SystemExit(f"mutant {mutant.name!r}: {mutant.file} no longer holds the line it breaks")
@@ -80,7 +82,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="deploykit-mutants-") as scratch:
             for mutant in MUTANTS:
-                done = molecule(mutant.step, roles=broken_copy(mutant, Path(scratch)))
+                done = molecule(mutant.step, tree=broken_copy(mutant, Path(scratch)))
                 output = done.stdout + done.stderr
                 caught = done.returncode != 0 and mutant.evidence in output
                 print(f"{'CAUGHT ' if caught else 'SURVIVED'} {mutant.name}: molecule {mutant.step} exit "

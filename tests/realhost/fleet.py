@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +75,10 @@ def up(state: Path, instances: list[str]) -> list[dict[str, Any]]:
     def boot(i: int) -> dict[str, Any]:
         box = Container(names[i], [], state / f"{names[i]}.log", veth=links[i],
                         authorized_keys=key.with_suffix(".pub"), detach=True)  # fmt: skip
-        record = {"instance": instances[i], "machine": box.name, "nspawn_pid": box.proc.pid, "leader": box.leader,
-                  "address": str(links[i].address.ip), "user": "root", "port": 22,
-                  "identity_file": str(key)}  # fmt: skip
+        record: dict[str, Any] = {
+            "instance": instances[i], "machine": box.name, "nspawn_pid": box.proc.pid, "leader": box.leader,
+            "address": str(links[i].address.ip), "user": "root", "port": 22, "identity_file": str(key),
+        }  # fmt: skip
         _save(state, record)
         wait_for_ssh(record["address"], key)
         return record
@@ -85,12 +86,16 @@ def up(state: Path, instances: list[str]) -> list[dict[str, Any]]:
     try:
         with ThreadPoolExecutor(max_workers=count + 1) as pool:
             staged = pool.submit(stage, state / "stage")
-            records = list(pool.map(boot, range(count)))
-            staged.result()
+            booted = [pool.submit(boot, i) for i in range(count)]
+        # Every worker has ended (each step is bounded): report every failure, not just the first.
+        jobs: list[tuple[str, Future[Any]]] = [("staging the wheels", staged), *zip(instances, booted, strict=True)]
+        failures = [f"{what}: {type(exc).__name__}: {exc}" for what, job in jobs if (exc := job.exception())]
+        if failures:
+            raise RuntimeError("fleet up failed:\n" + "\n".join(failures))
     except BaseException:
         down(state)
         raise
-    return records
+    return [future.result() for future in booted]
 
 
 def _save(state: Path, record: dict[str, Any]) -> None:

@@ -195,15 +195,27 @@ class Container:
             time.sleep(0.1)
         raise RuntimeError("the container's PID 1 did not appear")
 
-    def _wait_running(self) -> None:
-        deadline = time.monotonic() + 120  # a bound, not a speed claim: boots crawl when the machine is busy
+    def _wait_running(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout  # a bound, not a speed claim: boots crawl when the machine is busy
         state = ""
         while time.monotonic() < deadline:
-            state = self.run(["systemctl", "is-system-running"], check=False).stdout.strip()
+            self._check_alive("while booting")
+            try:
+                state = self.run(["systemctl", "is-system-running"], check=False, timeout=10).stdout.strip()
+            except subprocess.TimeoutExpired:
+                state = "(no answer in 10 s)"
             if state in ("running", "degraded"):
                 return
             time.sleep(0.25)
-        raise RuntimeError(f"container did not finish booting (state {state!r})")
+        self._check_alive("while booting")
+        raise RuntimeError(f"container {self.name} did not finish booting in {timeout:.0f} s (state {state!r})")
+
+    def _check_alive(self, when: str) -> None:
+        """A container that halted (its systemd-nspawn exited) fails at once, with its console's last lines."""
+        code = self.proc.poll()
+        if code is not None:
+            tail = self.log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"container {self.name} halted {when} (systemd-nspawn exited {code}):\n{tail}")
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """ARGV run inside the container with a clean environment (for run, or a Popen of its own)."""
@@ -243,7 +255,12 @@ def _is_namespace_init(pid: int) -> bool:
 
 def stop_pid(pid: int, name: str, timeout: float = 30) -> None:
     """Stop the detached systemd-nspawn PID that runs machine NAME (as ``Container.stop``),
-    from any process; a pid that is gone or now something else is left alone."""
+    from any process; a pid that is gone or now something else is left alone.
+
+    The process may be this one's own child (``fleet.up`` stopping what it booted when
+    something failed): once it exits it stays a zombie, and ``/proc/PID`` with it, until
+    it is reaped, so it is reaped here, and a zombie counts as gone. Bounded: a process
+    still there ``timeout`` seconds after SIGKILL is an error."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
@@ -252,11 +269,29 @@ def stop_pid(pid: int, name: str, timeout: float = 30) -> None:
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists():
+    killed = False
+    while not _gone(pid):
         if time.monotonic() > deadline:
+            if killed:
+                raise RuntimeError(f"systemd-nspawn {pid} (machine {name}) still runs {timeout:.0f} s after SIGKILL")
             os.kill(pid, signal.SIGKILL)
-            deadline += timeout
+            killed = True
+            deadline = time.monotonic() + timeout
         time.sleep(0.1)
+
+
+def _gone(pid: int) -> bool:
+    """PID has exited: reaped here if it is this process's child, or a zombie its parent has not reaped yet."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    except ChildProcessError:  # not this process's child
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2 :].startswith(("Z", "X"))
 
 
 def can_boot() -> str | None:

@@ -1,10 +1,12 @@
-"""The Ansible role's pure parts: settings overrides -> `--set` options (the
-filter plugin), read back by deploykit's own loader; the role's documented
-variables match its defaults. The role itself runs in molecule/ (make test-fleet)."""
+"""The deploykit.stack collection's pure parts: settings overrides -> `--set`
+options (its filter plugin), read back by deploykit's own loader; the role's
+documented variables match its defaults; the collection's version is
+deploykit's. The collection itself runs in molecule/ (make test-fleet)."""
 
 from __future__ import annotations
 
 import importlib.util
+import tomllib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,11 +17,12 @@ import yaml
 from deploykit.settings.load import load
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLE = ROOT / "ansible" / "roles" / "deploykit"
+STACK = ROOT / "ansible" / "collections" / "ansible_collections" / "deploykit" / "stack"
+ROLE = STACK / "roles" / "deploykit"
 
 
 def plugin() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("deploykit_settings", ROLE / "filter_plugins/deploykit_settings.py")
+    spec = importlib.util.spec_from_file_location("deploykit_settings", STACK / "plugins/filter/deploykit_settings.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -90,3 +93,18 @@ def test_the_example_inventory_settings_load() -> None:
     loaded = load(project=ROOT / "examples" / "deploykit.toml", environ={}, overrides=overrides(merged)).settings
     assert list(loaded.nginx.server_names) == ["demo.example.com"]
     assert loaded.app.env["DEMO_GREETING"] == "hello from the fleet" and loaded.gunicorn.workers == 8
+
+
+def test_the_collection_is_versioned_as_deploykit() -> None:
+    """One version: a collection built from this tree installs this deploykit's wheels."""
+    galaxy = yaml.safe_load((STACK / "galaxy.yml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert (galaxy["namespace"], galaxy["name"]) == ("deploykit", "stack")
+    assert galaxy["version"] == project["version"]
+
+
+def test_the_role_installs_the_distribution_this_tree_builds() -> None:
+    """The role finds deploykit's wheel by its distribution name and pip-installs that name."""
+    defaults = yaml.safe_load((ROLE / "defaults/main.yml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert defaults["deploykit_distribution"] == project["name"]

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 try:
-    from ansible.errors import AnsibleFilterError
+    from ansible.errors import AnsibleFilterError  # type: ignore[import-untyped]
 except ImportError:  # the unit tests import this file without Ansible
-    AnsibleFilterError = ValueError  # type: ignore[misc,assignment]
+    AnsibleFilterError = ValueError
 
 
 def toml_value(value: Any, where: str) -> str:
