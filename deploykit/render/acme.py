@@ -11,39 +11,28 @@ from __future__ import annotations
 
 from deploykit.render.bundle import Kind, RenderedFile
 from deploykit.render.jinja import render_template
-from deploykit.render.systemd import exec_line
+from deploykit.render.systemd import STRICT_SANDBOX, exec_line
 from deploykit.settings.model import Settings
 from deploykit.tls.certbot import acme_of, environment, renew_argv
 
-HARDENING: tuple[tuple[str, str], ...] = (
-    ("NoNewPrivileges", "yes"),
-    ("CapabilityBoundingSet", ""),
-    ("AmbientCapabilities", ""),
-    ("ProtectSystem", "strict"),
-    ("ProtectHome", "yes"),
-    ("PrivateTmp", "yes"),
-    ("PrivateDevices", "yes"),
-    ("ProtectKernelTunables", "yes"),
-    ("ProtectKernelModules", "yes"),
-    ("ProtectKernelLogs", "yes"),
-    ("ProtectControlGroups", "yes"),
-    ("ProtectClock", "yes"),
-    ("ProtectHostname", "yes"),
-    ("ProtectProc", "invisible"),
-    ("ProcSubset", "pid"),
-    ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"),
-    ("RestrictNamespaces", "yes"),
-    ("RestrictRealtime", "yes"),
-    ("RestrictSUIDSGID", "yes"),
-    ("LockPersonality", "yes"),
-    ("MemoryDenyWriteExecute", "yes"),
-    ("RemoveIPC", "yes"),
-    ("SystemCallArchitectures", "native"),
-    ("SystemCallFilter", "@system-service"),
-    ("SystemCallFilter", "~@resources"),
-    ("SystemCallErrorNumber", "EPERM"),
-    ("UMask", "0077"),
-)
+
+def _root_sandbox() -> tuple[tuple[str, str], ...]:
+    """The app's strict sandbox (render/systemd.py), adjusted for a job that runs as root: no
+    user namespace (root must own the keys it writes), the privileged calls certbot needs
+    (chown, chmod of the keys), no writable+executable memory, and files only root reads."""
+    found: list[tuple[str, str]] = []
+    for key, value in STRICT_SANDBOX:
+        if key == "PrivateUsers":
+            continue
+        if key == "SystemCallFilter" and value.startswith("~"):
+            value = "~@resources"
+        found.append((key, "0077" if key == "UMask" else value))
+        if key == "LockPersonality":
+            found.append(("MemoryDenyWriteExecute", "yes"))
+    return tuple(found)
+
+
+HARDENING = _root_sandbox()
 
 
 def render_renewal(settings: Settings) -> list[RenderedFile]:

@@ -30,7 +30,8 @@ _STANDARD: tuple[tuple[str, str], ...] = (
     ("UMask", "0027"),
 )
 
-_STRICT: tuple[tuple[str, str], ...] = (
+#: systemd.hardening = "strict"; render/acme.py adjusts it for its root job
+STRICT_SANDBOX: tuple[tuple[str, str], ...] = (
     ("NoNewPrivileges", "yes"),
     ("CapabilityBoundingSet", ""),
     ("AmbientCapabilities", ""),
@@ -115,7 +116,7 @@ def exec_line(argv: list[str]) -> str:
 
 def hardening(settings: Settings) -> list[tuple[str, str]]:
     sd = settings.systemd
-    level = {"strict": _STRICT, "standard": _STANDARD, "off": ()}[sd.hardening]
+    level = {"strict": STRICT_SANDBOX, "standard": _STANDARD, "off": ()}[sd.hardening]
     found = list(level)
     if sd.memory_deny_write_execute:
         found.append(("MemoryDenyWriteExecute", "yes"))
