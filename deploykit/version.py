@@ -9,6 +9,12 @@ from importlib import metadata
 
 from deploykit.errors import DeployKitError
 
+#: The distribution's name on PyPI (pyproject.toml's project.name; a test holds them equal): what
+#: pip installs and what the wheels are named after. The import and the command stay `deploykit`.
+DISTRIBUTION = "deploykit-asgi"
+#: how a wheel's file name starts (PEP 427 writes the name's "-" as "_")
+WHEEL_PREFIX = DISTRIBUTION.replace("-", "_") + "-"
+
 
 @cache
 def version() -> str:

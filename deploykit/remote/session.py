@@ -30,7 +30,7 @@ from deploykit.host.ssh import SshClient, SshError
 from deploykit.remote import layout
 from deploykit.remote.target import SshTarget
 from deploykit.settings.model import Settings
-from deploykit.version import version
+from deploykit.version import DISTRIBUTION, WHEEL_PREFIX, version
 
 #: One line per fact, ``key=value``; $1 is deploykit's venv on the host.
 PROBE = r"""
@@ -143,12 +143,11 @@ class RemoteHost:
 
 
 def wheel_version(wheels: Path) -> dict[str, str]:
-    """deploykit wheels in WHEELS by version (``deploykit-1.2.0-py3-none-any.whl``)."""
+    """deploykit wheels in WHEELS by version (``deploykit_asgi-1.2.0-py3-none-any.whl``)."""
     found = {}
     for wheel in wheels.glob("*.whl"):
-        name, _, rest = wheel.name.partition("-")
-        if name.lower().replace("-", "_") == "deploykit":
-            found[rest.partition("-")[0]] = wheel.name
+        if wheel.name.lower().startswith(WHEEL_PREFIX):
+            found[wheel.name[len(WHEEL_PREFIX) :].partition("-")[0]] = wheel.name
     return found
 
 
@@ -175,12 +174,12 @@ def bootstrap(host: RemoteHost, wheels: Path | None, *, dry_run: bool, say: Say)
         if wheels is None:
             raise UsageError(
                 f"{host.target} needs deploykit {here} installed: pass --wheels DIR (or $DEPLOYKIT_WHEELS)",
-                hint=f"Build them with `pip wheel --wheel-dir DIR deploykit=={here}` (deploykit and its dependencies).",
+                hint=f"Build them with `pip wheel --wheel-dir DIR {DISTRIBUTION}=={here}` (it and its dependencies).",
             )
         if here not in wheel_version(wheels):
             raise UsageError(
                 f"--wheels {wheels}: no deploykit {here} wheel there",
-                hint=f"Build them with `pip wheel --wheel-dir {wheels} deploykit=={here}`.",
+                hint=f"Build them with `pip wheel --wheel-dir {wheels} {DISTRIBUTION}=={here}`.",
             )
     say(f"{host.target}: systemd {facts.systemd}, Python {facts.python}")
     if packages:
@@ -200,7 +199,7 @@ def bootstrap(host: RemoteHost, wheels: Path | None, *, dry_run: bool, say: Say)
             host.call(["sh", "-c", unpack, "unpack", layout.WHEELHOUSE], stdin=pack(wheels), what="shipping the wheels")
             host.call(["python3", "-m", "venv", layout.VENV], what=f"creating {layout.VENV}")
             pip = [f"{layout.VENV}/bin/pip", "install", "--quiet", "--no-index", "--find-links", layout.WHEELHOUSE]
-            host.call([*pip, "--upgrade", f"deploykit=={here}"], what="pip install")
+            host.call([*pip, "--upgrade", f"{DISTRIBUTION}=={here}"], what="pip install")
         changes.append(f"{would}install deploykit {here} into {layout.VENV} (was {before}) from {wheels}")
     return changes
 

@@ -41,7 +41,7 @@ class AcmeSettings(Model):
     key_type: Literal["ecdsa", "rsa"] = Field(default="ecdsa", description="the certificate key: P-256 or RSA 2048")
     client: SafePath = Field(
         default="/opt/deploykit/bin/certbot",
-        description="certbot in deploykit's venv on the host (`pip install 'deploykit[acme]'`)",
+        description="certbot in deploykit's venv on the host (`pip install 'deploykit-asgi[acme]'`)",
     )
     config_dir: SafePath = Field(
         default="/etc/deploykit/acme", description="account key, certificates and renewal settings (root only)"

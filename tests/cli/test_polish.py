@@ -7,13 +7,14 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from deploykit.cli import main
-from deploykit.version import version
+from deploykit.version import DISTRIBUTION, version
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples/deploykit.toml")
 
@@ -36,9 +37,16 @@ def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 
 
 def test_version_comes_from_the_package_metadata(capsys: pytest.CaptureFixture[str]) -> None:
-    assert version() == metadata.version("deploykit-asgi")
+    assert version() == metadata.version(DISTRIBUTION)
     code, out, _ = run(capsys, "--version")
-    assert code == 0 and out == f"deploykit {metadata.version('deploykit-asgi')}\n"
+    assert code == 0 and out == f"deploykit {metadata.version(DISTRIBUTION)}\n"
+
+
+def test_the_distribution_name_is_pyprojects() -> None:
+    """DISTRIBUTION (what bootstrap installs and finds wheels by) is project.name, and it installed the package."""
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    assert DISTRIBUTION == project["name"]
+    assert DISTRIBUTION in metadata.packages_distributions()["deploykit"]
 
 
 def test_the_installed_command_prints_its_version(tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ def test_no_install_line_names_the_other_projects_distribution() -> None:
         f"{page.relative_to(REPO)}: {line.strip()}"
         for page in pages
         for line in page.read_text().splitlines()
-        if re.search(r"pip install (-U )?deploykit(?![-\w])", line)
+        # pip install/wheel, its options, placeholders and paths, then deploykit (with extras or a version)
+        if re.search(r"pip (?:install|wheel)\s+(?:(?:-[-\w]+|[A-Z_]+|\S*/\S*)\s+)*['\"]?deploykit(?![-\w/.])", line)
     ]
     assert not wrong, "install deploykit-asgi, not deploykit:\n" + "\n".join(wrong)
 

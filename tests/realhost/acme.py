@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploykit.version import DISTRIBUTION
+
 ACME_PORT, MANAGEMENT_PORT, DNS_PORT, CHALLTEST_PORT = 14000, 15000, 8053, 8055
 
 
@@ -41,7 +43,7 @@ def core_wheels(wheels: Path, target: Path) -> Path:
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    wanted, todo = set(), ["deploykit"]
+    wanted, todo = set(), [DISTRIBUTION]
     while todo:
         name = canonicalize_name(todo.pop())
         if name in wanted:

@@ -39,7 +39,7 @@ BAD_CONFIG = "/mnt/stage/unresolvable.toml"
 CERT = "/etc/deploykit/acme/live/demo/fullchain.pem"
 INSTALL = (
     "python3 -m venv /opt/deploykit\n"
-    "/opt/deploykit/bin/pip install --quiet --no-index --find-links /mnt/stage/wheels 'deploykit[acme]'\n"
+    "/opt/deploykit/bin/pip install --quiet --no-index --find-links /mnt/stage/wheels 'deploykit-asgi[acme]'\n"
     "mkdir -p /srv/demo && cp -r /mnt/stage/app /srv/demo/app\n"
 )
 

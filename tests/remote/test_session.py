@@ -37,9 +37,11 @@ def test_the_shipped_settings_carry_secrets_and_validate_to_the_same_settings() 
 
 
 def test_wheels_are_found_by_version_and_packed_flat(tmp_path: Path) -> None:
-    for name in ("deploykit-1.2.0-py3-none-any.whl", "pydantic-2.0-py3-none-any.whl", "notes.txt"):
+    # deploykit-*.whl is the unrelated project on PyPI: ours is deploykit_asgi-*.whl
+    names = ("deploykit_asgi-1.2.0-py3-none-any.whl", "deploykit-9.0-py3-none-any.whl", "pydantic-2.0-py3-none-any.whl")
+    for name in (*names, "notes.txt"):
         (tmp_path / name).write_bytes(name.encode())
     (tmp_path / "sub").mkdir()
-    assert wheel_version(tmp_path) == {"1.2.0": "deploykit-1.2.0-py3-none-any.whl"}
+    assert wheel_version(tmp_path) == {"1.2.0": "deploykit_asgi-1.2.0-py3-none-any.whl"}
     with tarfile.open(fileobj=io.BytesIO(pack(tmp_path)), mode="r:") as archive:
-        assert archive.getnames() == ["deploykit-1.2.0-py3-none-any.whl", "pydantic-2.0-py3-none-any.whl"]
+        assert archive.getnames() == sorted(names)
