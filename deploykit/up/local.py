@@ -178,6 +178,8 @@ def _paths(layout: Layout) -> dict[str, str]:
         "gunicorn_conf": str(run / "gunicorn.conf.py"),
         "service_unit": str(run / f"{layout.app}.service"),
         "socket_unit": str(run / f"{layout.app}.socket"),
+        "acme_service_unit": str(run / f"{layout.app}-acme-renew.service"),  # never made: up serves plain HTTP
+        "acme_timer_unit": str(run / f"{layout.app}-acme-renew.timer"),
         "env_file": str(run / f"{layout.app}.env"),
         "socket": str(layout.socket),
         "state_dir": str(run / "state"),

@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from deploykit.version import WHEEL_PREFIX
 from tests.realhost.conftest import INSTALL_TOOL, TOOL
 from tests.realhost.host import ROOT, Container, build_wheels, can_boot, container
 
@@ -141,7 +142,7 @@ def test_deploykit_build_makes_a_wheelhouse_of_the_app_and_its_dependencies(shop
     wheels = sorted(p.name for p in (shop.stage / "wh1").glob("*.whl"))
     assert any(w.startswith("shop-1-") for w in wheels) and any(w.startswith("Django-") or w.startswith("django-")
                                                                 for w in wheels), wheels  # fmt: skip
-    assert any(w.startswith("deploykit-") for w in wheels), wheels
+    assert any(w.startswith(WHEEL_PREFIX) for w in wheels), wheels
     assert re.search(r"wheel\(s\) in .*; code version [0-9a-f]{12}", (shop.stage / "build-v1.txt").read_text())
 
 

@@ -26,6 +26,7 @@ from deploykit.errors import DeployKitError
 from deploykit.server.command import flag_options, flags_for, options, parser
 from deploykit.server.options import validate
 from deploykit.server.protocols import ws_engines
+from deploykit.version import DISTRIBUTION
 from tests.polling import SERVER_START_TIMEOUT, wait_for
 from tests.serve_options.test_options import Proc, serve  # noqa: F401  # serve is a fixture
 
@@ -104,7 +105,7 @@ def test_serve_takes_each_uvicorn_flag_with_the_same_arity(flag: str) -> None:
 def test_version() -> None:
     done = subprocess.run([sys.executable, "-m", "deploykit", "serve", "--version"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"deploykit {importlib.metadata.version('deploykit')} (")
+    assert done.stdout.startswith(f"deploykit {importlib.metadata.version(DISTRIBUTION)} (")
 
 
 @pytest.mark.parametrize(
