@@ -30,9 +30,17 @@ def restore(host: Host, journal: Journal, old: OldFiles, answers: Callable[[], l
     for path in sorted(journal.written):
         _attempt(problems, f"restore {path}", partial(_file, host, path, old))
     if journal.links_site:
-        _attempt(problems, f"restore the link {journal.site_link}", lambda: _link(host, journal))
+        _attempt(
+            problems,
+            f"restore the link {journal.site_link}",
+            partial(_relink, host, journal.site_link, journal.site_link_before),
+        )
     if journal.code_switched:
-        _attempt(problems, f"switch {journal.code_link} back", lambda: _code_link(host, journal))
+        _attempt(
+            problems,
+            f"switch {journal.code_link} back",
+            partial(_relink, host, journal.code_link, journal.code_link_before),
+        )
     if host.runs_commands:
         _restart_old(host, journal, touched, problems)
     _prepared(host, journal, problems)
@@ -77,23 +85,15 @@ def _file(host: Host, path: str, old: OldFiles) -> None:
         host.write(path, was.content, mode=was.mode, owner=was.owner, group=was.group)
 
 
-def _link(host: Host, journal: Journal) -> None:
-    if host.link_target(journal.site_link) == journal.site_link_before:
+def _relink(host: Host, link: str, before: str | None) -> None:
+    """LINK back where it pointed before (the nginx site link, or the code releases' `current`,
+    whose folder is kept until the link is back), or gone when there was none."""
+    if host.link_target(link) == before:
         return
-    if journal.site_link_before is None:
-        host.remove(journal.site_link)
+    if before is None:
+        host.remove(link)
     else:
-        host.symlink(journal.site_link, journal.site_link_before)
-
-
-def _code_link(host: Host, journal: Journal) -> None:
-    """The code releases' `current` link back where it pointed (its folder is kept until the link is back)."""
-    if host.link_target(journal.code_link) == journal.code_link_before:
-        return
-    if journal.code_link_before is None:
-        host.remove(journal.code_link)
-    else:
-        host.symlink(journal.code_link, journal.code_link_before)
+        host.symlink(link, before)
 
 
 def _restart_old(host: Host, journal: Journal, touched: list[UnitBefore], problems: list[str]) -> None:
