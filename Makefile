@@ -100,7 +100,7 @@ docs-serve: setup
 # venv's pip installs into it) and nothing is byte-compiled: ~10 s of CPU in all.
 WHEEL_VENV := .cache/wheel-venv
 dist: setup
-	rm -rf build dist $(WHEEL_VENV)  # build/: setuptools would reuse stale copies from it
+	rm -rf build/lib build/bdist.* dist $(WHEEL_VENV)  # setuptools would reuse stale copies from build/lib
 	$(BIN)/python -m build --no-isolation --sdist --wheel --outdir dist . >/dev/null
 	$(BIN)/twine check --strict dist/*
 	$(PYTHON) -m venv --without-pip $(WHEEL_VENV)
