@@ -27,7 +27,6 @@ once the new release passed the health gate.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
@@ -35,6 +34,7 @@ from typing import Literal
 from deploykit.facts import HostState, bundle_workers, worker_groups
 from deploykit.render.bundle import UNIT_KINDS, Bundle, Kind, RenderedFile
 from deploykit.render.envfile import masked_diff
+from deploykit.settings import processes
 from deploykit.settings.model import Settings
 from deploykit.settings.processes import UnitGroup
 
@@ -150,7 +150,9 @@ def plan(bundle: Bundle, state: HostState, settings: Settings, code: CodeChange 
     if code is not None:
         folder = f"{code.link.rsplit('/', 1)[0]}/{code.target}"
         before += [InstallRelease(folder, code.version)] if code.install else []
-        before += [RunHook("before_switch", _shown(c)) for c in settings.deploy.hooks.before_switch if code.hooks]
+        before += [
+            RunHook("before_switch", processes.shown(c)) for c in settings.deploy.hooks.before_switch if code.hooks
+        ]
     actions: list[Action] = [*before, *writes]
     if code is not None:
         actions.append(SwitchRelease(code.link, code.target, code.version))
@@ -164,7 +166,7 @@ def plan(bundle: Bundle, state: HostState, settings: Settings, code: CodeChange 
     if Kind.NGINX_SITE in kinds or state.site_link != site:
         actions.append(ReloadNginx())
     if code is not None and code.hooks:
-        actions += [RunHook("after_switch", _shown(c)) for c in settings.deploy.hooks.after_switch]
+        actions += [RunHook("after_switch", processes.shown(c)) for c in settings.deploy.hooks.after_switch]
     secrets = list(settings.app.secrets)
     diff = tuple(line for f in bundle if f.path in changed for line in _diff(f, state, secrets))
     diff += tuple(line for path in state.orphans for line in _removed(path, state))
@@ -184,10 +186,6 @@ def _write(file: RenderedFile, state: HostState) -> WriteFile | None:
     else:
         return None
     return WriteFile(file.path, file.mode, file.owner, file.group, change)
-
-
-def _shown(command: str | tuple[str, ...]) -> str:
-    return command if isinstance(command, str) else shlex.join(command)
 
 
 def _services(bundle: Bundle, state: HostState, kinds: set[Kind], *, new_code: bool = False) -> list[Action]:

@@ -4,8 +4,9 @@ Each hook runs in a transient ``systemd-run --wait --pipe --collect`` unit with 
 service's properties (``appcheck.properties``: identity, working directory, env
 file, state directories, limits and sandbox), in the release's folder, with the
 release's ``venv/bin`` first on ``PATH`` and ``RuntimeMaxSec=`` set to the hook
-timeout. A string is a shell line (``/bin/sh -c``); a list is an argv, its first
-word looked up on that ``PATH`` (``/usr/bin/env``). The output streams, line by
+timeout. A command runs as a process's does (``settings.processes.argv``): a string
+is a shell line (``/bin/sh -c``); a list is an argv, a bare first word looked
+up on that ``PATH`` (``/usr/bin/env``). The output streams, line by
 line, to the apply's progress; the exit status comes back on a last marker line.
 
 On a staging root (``--root``) the commands are recorded, never run."""
@@ -13,7 +14,6 @@ On a staging root (``--root``) the commands are recorded, never run."""
 from __future__ import annotations
 
 import re
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,8 +40,7 @@ class Hook:
         return processes.argv(self.command)  # a hook's command reads like a process's
 
     def describe(self) -> str:
-        shown = self.command if isinstance(self.command, str) else shlex.join(self.command)
-        return f"{self.phase} hook: {shown}"
+        return f"{self.phase} hook: {processes.shown(self.command)}"
 
 
 @dataclass(frozen=True)

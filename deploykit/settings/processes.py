@@ -27,6 +27,7 @@ the forms of systemd.time(7) that tests/settings compares with
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -185,6 +186,11 @@ class TimerSettings(Model):
     on_calendar: CalendarSpec = Field(description="OnCalendar= (systemd.time(7)), e.g. daily or *-*-* 03:00")
 
     _not_empty = field_validator("command")(_command)
+
+
+def shown(command: str | tuple[str, ...]) -> str:
+    """The command as a reader sees it in plan and apply output: the shell line, or the argv quoted."""
+    return command if isinstance(command, str) else shlex.join(command)
 
 
 def argv(command: str | tuple[str, ...]) -> list[str]:
