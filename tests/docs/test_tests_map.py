@@ -41,3 +41,8 @@ def test_every_part_of_the_package_is_tested_somewhere() -> None:
     for part in parts:
         path = part.relative_to(ROOT).as_posix()
         assert path in named, f"{path}: no folder of tests/README.md names it"
+
+
+def test_every_test_file_the_map_names_exists() -> None:
+    named = set(re.findall(r"`(tests/[^`]+)`", (ROOT / "tests/README.md").read_text()))
+    assert named and not [path for path in sorted(named) if not (ROOT / path).exists()]
