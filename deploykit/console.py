@@ -6,6 +6,7 @@ import contextlib
 import functools
 import os
 import sys
+import time
 import traceback
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress as Bars
-from rich.progress import ProgressColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn
+from rich.progress import ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn
 from rich.progress_bar import ProgressBar
 from rich.syntax import Syntax
 from rich.table import Table
@@ -179,6 +180,14 @@ class _Count(ProgressColumn):
         return Text(f"{task.completed:g}{total}", style="progress.download")
 
 
+class _Elapsed(ProgressColumn):
+    """The whole step's time, over all its phases."""
+
+    def render(self, task: Task) -> Text:
+        seconds = int(time.monotonic() - task.fields["since"])
+        return Text(f"{seconds // 60}:{seconds % 60:02d}", style="progress.elapsed")
+
+
 class Activity:
     """One long step while it runs: the one seam every progress display goes through.
 
@@ -191,25 +200,30 @@ class Activity:
         self.console, self.name = console, name
         self._phase: str | None = None
         self._bars: Bars | None = None
+        self._since = time.monotonic()
         if live(console):
-            columns = (SpinnerColumn(), TextColumn("{task.description}"), _Bar(), _Count(), TimeElapsedColumn())
+            columns = (SpinnerColumn(), TextColumn("{task.description}"), _Bar(), _Count(), _Elapsed())
             self._bars = Bars(*columns, console=console, transient=True)
-            self._task = self._bars.add_task(escape(name), total=None, counted=False, timed=False)
+            self._task = self._add(escape(name), None, None, timed=False)
             self._bars.start()
+
+    def _add(self, description: str, done: float | None, total: float | None, *, timed: bool) -> TaskID:
+        assert self._bars is not None
+        counted = done is not None and not timed
+        return self._bars.add_task(
+            description, total=total, completed=int(done or 0), counted=counted, timed=timed, since=self._since
+        )
 
     def update(self, phase: str, done: float | None = None, total: float | None = None, *, timed: bool = False) -> None:
         if self._bars is None:
             if phase != self._phase:
                 self.console.print(f"  [dim]…[/] {escape(self.name)}: {escape(phase)}")
+        elif phase != self._phase:  # a phase of its own: its total (or none), its timeout counted from now
+            self._bars.remove_task(self._task)
+            self._task = self._add(escape(f"{self.name}: {phase}"), done, total, timed=timed)
+            self._bars.refresh()
         else:
-            if phase != self._phase and timed:
-                self._bars.reset(self._task)  # the timeout counts from this phase on
-            description = escape(f"{self.name}: {phase}")
-            counted = done is not None and not timed
-            fields = {"counted": counted, "timed": timed}
-            self._bars.update(
-                self._task, description=description, total=total, completed=done or 0, refresh=True, **fields
-            )
+            self._bars.update(self._task, total=total, completed=done or 0, refresh=True)
         self._phase = phase
 
     def close(self) -> None:

@@ -147,3 +147,13 @@ def test_a_real_terminal_gets_the_live_bar_and_a_pipe_gets_plain_lines() -> None
     assert piped.stderr == (
         "  … install the release: reading the wheels\n  … install the release: installing 3 packages\nfinished\n"
     )
+
+
+def test_a_phase_without_a_total_drops_the_last_phases_bar_and_count() -> None:
+    screen, sink = terminal()
+    with console.step("install the release", screen) as activity:
+        activity.update("reading the wheels", 3, 3)
+        activity.update("installing 3 packages")
+        last = ANSI.sub("", sink.getvalue()).replace("\r", "\n").splitlines()
+        drawn = [line for line in last if "installing 3 packages" in line][-1]
+    assert "3/3" not in drawn and "━" not in drawn
