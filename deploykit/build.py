@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from deploykit.errors import DeployKitError
+from deploykit.host.rooted import run_process_lines
+from deploykit.pipprogress import PipWheel, Update, ignore
 
 #: lock files honoured, in order: the first one present is used
 LOCK_FILES = ("requirements.lock", "requirements.txt")
 #: 1980-01-01, the earliest time a zip file can hold
 SOURCE_DATE_EPOCH = "315532800"
+#: seconds one pip line may take
+TIMEOUT = 1800
 
 
 class BuildFailed(DeployKitError):
@@ -55,8 +58,9 @@ def commands(project: Path, out: Path, python: str = sys.executable) -> list[lis
     return [[*pip, "--requirement", str(lock)], [*pip, "--no-deps", str(project)]]
 
 
-def build(project: Path, out: Path, *, python: str = sys.executable) -> Built:
-    """Build PROJECT's wheelhouse into OUT (its old wheels are removed first)."""
+def build(project: Path, out: Path, *, python: str = sys.executable, update: Update = ignore) -> Built:
+    """Build PROJECT's wheelhouse into OUT (its old wheels are removed first); UPDATE hears where
+    pip is (packages found, wheels saved)."""
     if not (project / "pyproject.toml").is_file() and not (project / "setup.py").is_file():
         raise BuildFailed(
             f"{project}: no pyproject.toml or setup.py, so pip cannot build the app",
@@ -66,11 +70,11 @@ def build(project: Path, out: Path, *, python: str = sys.executable) -> Built:
     for old in out.glob("*.whl"):
         old.unlink()
     env = {**os.environ, "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)}
+    progress = PipWheel(update)
     for argv in commands(project, out, python):
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=1800)  # noqa: S603
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BuildFailed(f"pip wheel could not run: {exc}") from exc
+        done = run_process_lines(argv, TIMEOUT, progress.line, env=env)
+        if done.returncode in (124, 126, 127) and done.stderr:
+            raise BuildFailed(f"pip wheel could not run: {done.stderr}")
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
             raise BuildFailed(f"pip wheel failed (exit {done.returncode}):\n{tail}")

@@ -283,9 +283,12 @@ def apply_cmd(
     if dry_run:
         _show_plan(host, loaded, wheelhouse or install_app)
         return
-    from deploykit.apply.run import built_wheelhouse, deploy_settings
+    from deploykit.apply.run import builds_here, built_wheelhouse, deploy_settings
 
-    wheels = wheelhouse or install_app or built_wheelhouse(host, loaded.settings, config)
+    wheels = wheelhouse or install_app
+    if wheels is None and builds_here(loaded.settings):
+        with console.step("building the wheelhouse") as activity:
+            wheels = built_wheelhouse(host, loaded.settings, config, activity.update)
     deploy = deploy_settings(loaded.settings, host, install_app=wheels, health=not no_health, progress=_progress(fmt))
     _run_deploy(deploy, yes, fmt)
 
@@ -306,7 +309,8 @@ def build(
     from deploykit.build import build as build_wheels
 
     loaded = _settings(config, profile, sets)
-    built = build_wheels(project_folder(loaded.settings, config), out)
+    with console.step("building the wheelhouse") as activity:
+        built = build_wheels(project_folder(loaded.settings, config), out, update=activity.update)
     lock = f", dependencies from {built.lock}" if built.lock else ""
     console.info(f"{len(built.wheels)} wheel(s) in {built.folder}{lock}; code version {built.version}")
 
@@ -443,7 +447,8 @@ def renew(
     local, remote = _where(target, loaded)
     if remote:
         raise typer.Exit(_remote(remote, loaded, "renew", ["--force"] if force else []))
-    outcome = renew_now(connect(None, local), loaded.settings, force=force)
+    with console.step("renewing the certificate"):
+        outcome = renew_now(connect(None, local), loaded.settings, force=force)
     console.plain(outcome.detail)
 
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sys
+import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress as Bars
+from rich.progress import ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn
+from rich.progress_bar import ProgressBar
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from deploykit.check.findings import Report
 from deploykit.errors import DeployKitError, SettingsError
@@ -146,32 +153,128 @@ def show_pending(pending: Plan) -> None:
     show_plan([action.describe() for action in pending.actions])
 
 
+def live(console: Console) -> bool:
+    """Whether progress redraws in place: on a terminal, not a dumb one, not in CI (``CI`` set)."""
+    return console.is_terminal and not console.is_dumb_terminal and not os.environ.get("CI")
+
+
+class _Bar(ProgressColumn):
+    """A bar only once a total is known; for a timed phase, the seconds waited of the timeout."""
+
+    def render(self, task: Task) -> ProgressBar | Text:
+        if task.total is None:
+            return Text("")
+        done = min(task.elapsed or 0.0, task.total) if task.fields.get("timed") else task.completed
+        return ProgressBar(total=task.total, completed=done, width=40, animation_time=task.get_time())
+
+
+class _Count(ProgressColumn):
+    """n/N (or n), or for a timed phase "3s of 30s"."""
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("timed") and task.total is not None:
+            return Text(f"{int(task.elapsed or 0)}s of {task.total:g}s", style="dim")
+        if not task.fields.get("counted"):
+            return Text("")
+        total = "" if task.total is None else f"/{task.total:g}"
+        return Text(f"{task.completed:g}{total}", style="progress.download")
+
+
+class _Elapsed(ProgressColumn):
+    """The whole step's time, over all its phases."""
+
+    def render(self, task: Task) -> Text:
+        seconds = int(time.monotonic() - task.fields["since"])
+        return Text(f"{seconds // 60}:{seconds % 60:02d}", style="progress.elapsed")
+
+
+class Activity:
+    """One long step while it runs: the one seam every progress display goes through.
+
+    Live (a terminal, see ``live``): a rich line that redraws (spinner, step and phase, a bar and
+    n/N once a total is known, or seconds waited of a timeout, elapsed time) and is gone when the
+    step ends. Otherwise (a pipe, a log, CI): one plain line each time the phase changes, counts
+    left out, so logs and tests see the same lines on every run."""
+
+    def __init__(self, console: Console, name: str) -> None:
+        self.console, self.name = console, name
+        self._phase: str | None = None
+        self._bars: Bars | None = None
+        self._since = time.monotonic()
+        if live(console):
+            columns = (SpinnerColumn(), TextColumn("{task.description}"), _Bar(), _Count(), _Elapsed())
+            self._bars = Bars(*columns, console=console, transient=True)
+            self._task = self._add(escape(name), None, None, timed=False)
+            self._bars.start()
+
+    def _add(self, description: str, done: float | None, total: float | None, *, timed: bool) -> TaskID:
+        assert self._bars is not None
+        counted = done is not None and not timed
+        return self._bars.add_task(
+            description, total=total, completed=int(done or 0), counted=counted, timed=timed, since=self._since
+        )
+
+    def update(self, phase: str, done: float | None = None, total: float | None = None, *, timed: bool = False) -> None:
+        if self._bars is None:
+            if phase != self._phase:
+                self.console.print(f"  [dim]…[/] {escape(self.name)}: {escape(phase)}")
+        elif phase != self._phase:  # a phase of its own: its total (or none), its timeout counted from now
+            self._bars.remove_task(self._task)
+            self._task = self._add(escape(f"{self.name}: {phase}"), done, total, timed=timed)
+            self._bars.refresh()
+        else:
+            self._bars.update(self._task, total=total, completed=done or 0, refresh=True)
+        self._phase = phase
+
+    def close(self) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None
+
+
+@contextlib.contextmanager
+def step(name: str, console: Console | None = None) -> Iterator[Activity]:
+    """Show NAME's progress while the block runs (on stderr unless CONSOLE is given)."""
+    activity = Activity(console or err(), name)
+    try:
+        yield activity
+    finally:
+        activity.close()
+
+
 class StepLines:
-    """apply's progress: a spinner while a step runs (on a terminal), then one line per step."""
+    """apply's progress: a live line while a step runs (``Activity``), then one line per step."""
 
     _MARK = {"ok": "[green]✓[/]", "failed": "[bold red]✗[/]", "skipped": "[dim]-[/]"}
 
-    def __init__(self) -> None:
-        self._status: Any = None
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or out()
+        self._activity: Activity | None = None
 
     def start(self, name: str) -> None:
-        if out().is_terminal:
-            self._status = out().status(escape(name))
-            self._status.start()
+        self._close()
+        self._activity = Activity(self.console, name)
+
+    def update(self, phase: str, done: float | None = None, total: float | None = None, *, timed: bool = False) -> None:
+        if self._activity is not None:
+            self._activity.update(phase, done, total, timed=timed)
 
     def output(self, line: str) -> None:
-        """A hook's output line, shown as it comes (under the spinner on a terminal)."""
-        out().print(f"      [dim]│[/] {escape(line)}", highlight=False)
+        """A hook's output line, shown as it comes (above the live line on a terminal)."""
+        self.console.print(f"      [dim]│[/] {escape(line)}", highlight=False)
 
     def done(self, step: Any) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+        self._close()
         detail = f" [dim]{escape(step.detail)}[/]" if step.detail and step.status == "ok" else ""
-        out().print(f"  {self._MARK[step.status]} {escape(step.name)}{detail} [dim]({step.seconds:.2f}s)[/]")
+        self.console.print(f"  {self._MARK[step.status]} {escape(step.name)}{detail} [dim]({step.seconds:.2f}s)[/]")
         if step.status == "failed":
             for line in step.detail.splitlines():
-                out().print(f"      [red]{escape(line)}[/]")
+                self.console.print(f"      [red]{escape(line)}[/]")
+
+    def _close(self) -> None:
+        if self._activity is not None:
+            self._activity.close()
+            self._activity = None
 
 
 def confirm(question: str) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from deploykit.build import code_version, wheel_names
 from deploykit.errors import DeployKitError
 from deploykit.host.base import CommandResult, Host
+from deploykit.pipprogress import PipInstall, Update, ignore
 from deploykit.plan import CodeChange
 from deploykit.settings.layout import RELEASES, VENV, current_link, release_dir, releases_dir
 from deploykit.settings.model import Settings
@@ -92,23 +93,31 @@ class CodeReleases:
             )
         return CodeChange(release, version, self.link, f"{RELEASES}/{release}", install=False, hooks=False)
 
-    def install(self, change: CodeChange, wheelhouse: Wheelhouse) -> str:
-        """Make the release folder and its venv, and install the wheelhouse into it (no network)."""
+    def install(self, change: CodeChange, wheelhouse: Wheelhouse, update: Update = ignore) -> str:
+        """Make the release folder and its venv, and install the wheelhouse into it (no network);
+        UPDATE hears where it is (the wheels pip has read, n of N, then the install and the compile)."""
         folder = release_dir(self.settings, change.release)
         venv = f"{folder}/{VENV}"
         self.host.make_dir(releases_dir(self.settings), mode=0o755)
         self.host.make_dir(folder, mode=0o755)
         python = f"{venv}/bin/python3"
-        pip = [python, "-m", "pip", "install", "--quiet", "--no-index", "--disable-pip-version-check", "--no-compile"]
+        # no --quiet: pip's "Processing <wheel>" lines are the install's progress
+        pip = [python, "-m", "pip", "install", "--no-index", "--disable-pip-version-check", "--no-compile"]
         wheels = [f"{wheelhouse.path}/{name}" for name in wheelhouse.wheels]
-        for argv, what in ((["python3", "-m", "venv", venv], "python3 -m venv"),
-                           ([*pip, "--find-links", wheelhouse.path, *wheels], "pip install")):  # fmt: skip
-            result = self.host.run(argv, timeout=900)
-            if self.host.runs_commands:  # a staging root records them only
-                _check(result, what)
+        update("making the venv")
+        result = self.host.run(["python3", "-m", "venv", venv], timeout=900)
+        if self.host.runs_commands:  # a staging root records them only
+            _check(result, "python3 -m venv")
+        reading = PipInstall(update, len(wheels))
+        update("reading the wheels", 0, len(wheels))
+        argv = [*pip, "--find-links", wheelhouse.path, *wheels]
+        result = self.host.run_lines(argv, on_line=reading.line, timeout=900)
+        if self.host.runs_commands:
+            _check(result, "pip install")
         # the app cannot write __pycache__ in its read-only release: compile now, on every core (pip's own
         # compile, one file at a time, took 3x as long here); a file that does not compile (test data
         # some packages ship) is no reason to fail, as with pip
+        update("compiling")
         self.host.run([python, "-m", "compileall", "-q", "-q", "-j", "0", f"{venv}/lib"], timeout=900)
         self.host.write(f"{folder}/{VERSION_FILE}", f"{change.version}\n".encode(), mode=0o644)
         recorded = "" if self.host.runs_commands else " (recorded, not run: staging root)"

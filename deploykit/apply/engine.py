@@ -42,6 +42,7 @@ from deploykit.apply.restore import restore
 from deploykit.errors import ApplyFailed, DeployKitError
 from deploykit.facts import HostState, bundle_workers, gather, worker_groups
 from deploykit.host.base import CommandResult, Host
+from deploykit.pipprogress import PipInstall
 from deploykit.plan import CodeChange, LinkSite, Plan, ReloadNginx, RemoveFile, Systemctl, WriteFile, plan, restart
 from deploykit.render.bundle import Bundle, Kind
 from deploykit.render.nginx import render_site
@@ -229,7 +230,7 @@ class Deploy:
         releases = CodeReleases(self.host, self.settings)
         self._prepared(release_dir=release_dir(self.settings, code.release))  # write-ahead
         wheelhouse = read_wheelhouse(self.host, self.install_app)
-        return releases.install(code, wheelhouse)
+        return releases.install(code, wheelhouse, self.progress.update)
 
     def _switch(self, code: CodeChange) -> str:
         self._note(code_switched=True)  # write-ahead: restore puts the link back
@@ -383,8 +384,10 @@ class Deploy:
             self.host.remove_tree(saved)
             _check(self.host.run(["cp", "-a", venv, saved], timeout=300), "saving the venv")
             self._prepared(venv_saved=saved)
-        pip = [f"{venv}/bin/python3", "-m", "pip", "install", "--quiet", "--no-index", "--disable-pip-version-check"]
-        _check(self.host.run([*pip, "--find-links", self.install_app, *wheels], timeout=600), "pip install")
+        pip = [f"{venv}/bin/python3", "-m", "pip", "install", "--no-index", "--disable-pip-version-check"]
+        reading = PipInstall(self.progress.update, len(wheels))  # pip's "Processing <wheel>" lines: n of N
+        argv = [*pip, "--find-links", self.install_app, *wheels]
+        _check(self.host.run_lines(argv, on_line=reading.line, timeout=600), "pip install")
         after = self.host.run([f"{venv}/bin/python3", "-m", "pip", "freeze"]).stdout
         self.code_changed = before != after
         return f"installed {len(wheels)} wheel(s) into {venv}" if before != after else "app packages unchanged"
@@ -521,6 +524,7 @@ class Deploy:
             raise StepFailed(f"systemctl {' '.join(args)}: {_tail(result)}" + (f"\n{log}" if log else ""))
 
     def _health(self) -> str:
+        self.progress.update("waiting for an answer", total=self.settings.deploy.health_timeout, timed=True)
         results = probe(self.host, self.settings)
         self.report.health = results
         failed = [r for r in results if not r.ok]

@@ -50,6 +50,9 @@ class Progress(Protocol):
     def output(self, line: str) -> None:
         """A line a running step printed (a hook's output), as it comes."""
 
+    def update(self, phase: str, done: float | None = None, total: float | None = None, *, timed: bool = False) -> None:
+        """Where a long step is: its PHASE, DONE of TOTAL (wheels), or with TIMED, seconds waited of TOTAL."""
+
 
 class Quiet:
     """Progress that shows nothing (``--format json``, library use)."""
@@ -61,4 +64,7 @@ class Quiet:
         pass
 
     def output(self, line: str) -> None:
+        pass
+
+    def update(self, phase: str, done: float | None = None, total: float | None = None, *, timed: bool = False) -> None:
         pass

@@ -14,6 +14,7 @@ from deploykit.apply.report import Progress, Quiet
 from deploykit.build import build
 from deploykit.facts import gather
 from deploykit.host.base import Host
+from deploykit.pipprogress import Update, ignore
 from deploykit.plan import Plan, plan
 from deploykit.render import render
 from deploykit.render.bundle import Bundle
@@ -75,13 +76,18 @@ def project_folder(settings: Settings, config: Path | None) -> Path:
     return base / settings.deploy.project if settings.deploy.project else base
 
 
-def built_wheelhouse(host: Host, settings: Settings, config: Path | None) -> str | None:
+def builds_here(settings: Settings) -> bool:
+    """Whether apply builds the wheelhouse itself (code releases with deploy.project set)."""
+    return settings.deploy.code_releases and bool(settings.deploy.project)
+
+
+def built_wheelhouse(host: Host, settings: Settings, config: Path | None, update: Update = ignore) -> str | None:
     """With code releases and deploy.project set, build the project here and copy the wheels to the
     host (``<state_dir>/wheelhouse``); the wheelhouse path on the host, or None when there is nothing to build."""
-    if not (settings.deploy.code_releases and settings.deploy.project):
+    if not builds_here(settings):
         return None
     with tempfile.TemporaryDirectory(prefix="deploykit-build-") as tmp:
-        built = build(project_folder(settings, config), Path(tmp))
+        built = build(project_folder(settings, config), Path(tmp), update=update)
         target = f"{settings.paths.state_dir}/wheelhouse"
         ReleaseStore(host, settings.paths.state_dir).ensure_private()
         host.remove_tree(target)

@@ -16,7 +16,7 @@ Commands are always an argv list, never a shell string.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -93,6 +93,11 @@ class Host(Protocol):
 
     def run(self, argv: Sequence[str], *, timeout: float = 120) -> CommandResult:
         """Run ARGV on the host (never through a shell)."""
+        ...
+
+    def run_lines(self, argv: Sequence[str], *, on_line: Callable[[str], None], timeout: float = 120) -> CommandResult:
+        """Run ARGV like ``run``, handing each output line (stdout and stderr merged, in the result's
+        stdout) to ON_LINE as it comes: what a long step shows its progress from."""
         ...
 
     def stream(self, argv: Sequence[str]) -> AbstractContextManager[Iterator[str]]:

@@ -90,6 +90,12 @@ class FakeHost:
                 return answer
         return self._systemctl(command)
 
+    def run_lines(self, argv: Sequence[str], *, on_line: Callable[[str], None], timeout: float = 120) -> CommandResult:
+        result = self.run(argv, timeout=timeout)
+        for line in result.stdout.splitlines():
+            on_line(line)
+        return result
+
     def _systemctl(self, argv: list[str]) -> CommandResult:
         verb, unit = (argv[1], argv[-1]) if argv[:1] == ["systemctl"] and len(argv) > 2 else ("", "")
         if verb == "is-enabled":

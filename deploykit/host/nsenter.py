@@ -6,13 +6,13 @@ tests, and by users who try a deploy on a local container first
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 from deploykit.errors import DeployKitError
 from deploykit.host.base import CommandResult
-from deploykit.host.rooted import RootedHost, run_process, stream_process
+from deploykit.host.rooted import RootedHost, run_process, run_process_lines, stream_process
 
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -30,6 +30,9 @@ class NsenterHost(RootedHost):
 
     def run(self, argv: Sequence[str], *, timeout: float = 120) -> CommandResult:
         return run_process(self.command(argv), timeout)
+
+    def run_lines(self, argv: Sequence[str], *, on_line: Callable[[str], None], timeout: float = 120) -> CommandResult:
+        return run_process_lines(self.command(argv), timeout, on_line)
 
     def stream(self, argv: Sequence[str]) -> AbstractContextManager[Iterator[str]]:
         # nsenter forks and does not pass signals on: without a parent-death signal the

@@ -16,7 +16,8 @@ import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from deploykit.errors import DeployKitError, Locked
@@ -208,6 +209,43 @@ def run_process(argv: Sequence[str], timeout: float) -> CommandResult:
     except subprocess.TimeoutExpired:
         return CommandResult(124, stderr=f"{argv[0]}: no answer in {timeout:g}s")
     return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
+def run_process_lines(
+    argv: Sequence[str], timeout: float, on_line: Callable[[str], None], env: Mapping[str, str] | None = None
+) -> CommandResult:
+    """``run_process`` with each output line (stdout and stderr merged) handed to ON_LINE as it comes."""
+    pipe = subprocess.PIPE
+    try:
+        proc = subprocess.Popen(list(argv), stdout=pipe, stderr=subprocess.STDOUT, text=True, env=env)  # noqa: S603
+    except FileNotFoundError:
+        return CommandResult(127, stderr=f"{argv[0]}: not found")
+    except OSError as exc:
+        return CommandResult(126, stderr=f"{argv[0]}: {exc.strerror}")
+    assert proc.stdout is not None
+    hung = threading.Event()
+
+    def kill() -> None:  # a hang ends the read: the pipe closes with the process
+        hung.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            on_line(line.rstrip("\n"))
+        returncode = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:  # ON_LINE raised (Ctrl-C): the command does not outlive the step
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    if hung.is_set():
+        return CommandResult(124, "".join(lines), f"{argv[0]}: no answer in {timeout:g}s")
+    return CommandResult(returncode, "".join(lines))
 
 
 @contextlib.contextmanager

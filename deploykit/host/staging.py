@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from deploykit.errors import DeployKitError, FileExistsRefused, UsageError
@@ -88,6 +88,9 @@ class StagingHost(RootedHost):
     def run(self, argv: Sequence[str], *, timeout: float = 120) -> CommandResult:
         self.commands.append(list(argv))
         return CommandResult(returncode=-1, stderr="not run: staging root")
+
+    def run_lines(self, argv: Sequence[str], *, on_line: Callable[[str], None], timeout: float = 120) -> CommandResult:
+        return self.run(argv, timeout=timeout)
 
     @contextlib.contextmanager
     def stream(self, argv: Sequence[str]) -> Iterator[Iterator[str]]:
