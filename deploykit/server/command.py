@@ -139,7 +139,7 @@ def parser() -> argparse.ArgumentParser:
         description="Run an ASGI app. Flags mirror uvicorn's.",
         argument_default=argparse.SUPPRESS,
     )
-    p.add_argument("app", help="the ASGI app as module:attribute")
+    p.add_argument("app", help="the ASGI or WSGI app as module:attribute")
     p.add_argument("--factory", action="store_true", default=False, help="APP is a factory returning the app")
     p.add_argument("--app-dir", default=None, help="import the app from this directory [.]")
     p.add_argument("--version", action=_Version, help="print deploykit's version and exit")
@@ -147,7 +147,7 @@ def parser() -> argparse.ArgumentParser:
         "--interface",
         choices=INTERFACES,
         default="auto",
-        help="the app's kind: auto detects it at start-up (asgi3, asgi2 or wsgi) [auto]",
+        help="the app's kind: auto detects it at start-up (asgi3, asgi2 or wsgi); app.interface in a deployment [auto]",
     )
     for flag, kwargs in FLAGS:
         p.add_argument(flag, **kwargs)

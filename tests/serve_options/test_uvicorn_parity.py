@@ -41,8 +41,6 @@ DIFFERENT: dict[str, set[str] | None] = {
     "--http": {"zttp"},
     # HTTP/2 needs uvicorn's zttp parser; deploykit serves HTTP/1.1 behind nginx, which speaks h2 to clients.
     "--http2": None,
-    # WSGI/ASGI2 apps: issue 17 item 2, built separately; until it lands only ASGI3 apps run.
-    "--interface": None,
 }
 
 _OPTION = re.compile(r"^  (--[a-z0-9-]+)(?: / (--[a-z0-9-]+))?(?: (\[[^\]]+\]|[A-Z]+))?(?:\s{2,}|$)")

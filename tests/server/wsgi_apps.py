@@ -154,3 +154,18 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(name)
     globals()[name] = value
     return value
+
+
+def ambiguous(*args: Any) -> list[bytes]:
+    """A WSGI app whose signature (*args) auto cannot classify: only an explicit --interface wsgi
+    serves it, so a 200 proves the setting reached the process. Answers the name of the thread it
+    ran in, after ?sleep=S seconds."""
+    import threading
+    import time
+    from urllib.parse import parse_qs
+
+    environ, start_response = args
+    time.sleep(float(parse_qs(environ["QUERY_STRING"]).get("sleep", ["0"])[0]))
+    body = threading.current_thread().name.encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
