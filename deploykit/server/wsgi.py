@@ -76,16 +76,18 @@ class WSGIApp:
     async def _http(self, scope: Message, receive: Any, send: Any) -> None:
         loop = asyncio.get_running_loop()
         first = await receive()
-        exchange = _Exchange(loop, send)
+        exchange = _Exchange(loop, send, receive)
         exchange.body.initial(first)
-        pump = None if exchange.body.ended else loop.create_task(exchange.pump(receive))
-        watch = loop.create_task(exchange.watch(receive)) if pump is None else None
+        if not exchange.body.ended:
+            exchange.pump = loop.create_task(exchange.pump_body())
         environ = build_environ(scope, exchange.body, multiprocess=self.multiprocess)
         try:
             await loop.run_in_executor(self.executor, exchange.serve, self.app, environ)
+            for message in exchange.final:  # the last messages: sent here, the thread did not wait for them
+                await send(message)
         finally:
             exchange.abandoned = True  # no-op when the thread is done; else it unwinds at its next crossing
-            for task in (pump, watch):
+            for task in (exchange.pump, exchange.watcher):
                 if task is not None:
                     task.cancel()
 
@@ -103,37 +105,42 @@ async def _lifespan(receive: Any, send: Any) -> None:
 class _Exchange:
     """One request between the event loop and the app's thread."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, send: Any) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, send: Any, receive: Any) -> None:
         self.loop = loop
         self.send = send
+        self.receive = receive
         self.body = Input(self)
+        self.pump: asyncio.Task[None] | None = None
+        self.watcher: asyncio.Task[None] | None = None
         self.disconnected = False
         self.abandoned = False
         self.status = ""
         self.headers: list[tuple[bytes, bytes]] = []
         self.head_sent = False
-        self.exc_info: Any = None
+        self.final: list[Message] = []
 
     # -- loop side ------------------------------------------------------------------
-    async def pump(self, receive: Any) -> None:
+    async def pump_body(self) -> None:
         """Request body into the bounded queue, then wait for the disconnect."""
         body = self.body
         while not body.ended:
-            message = await receive()
+            message = await self.receive()
             if message["type"] == "http.disconnect":
                 self.disconnected = True
                 body.end()
                 return
             await body.put(message.get("body", b""), more=message.get("more_body", False))
-        await self.watch(receive)
+        await self.watch()
 
-    async def watch(self, receive: Any) -> None:
+    async def watch(self) -> None:
         """After the body: receive() returns only when the client leaves (or the response is complete)."""
-        message = await receive()
+        message = await self.receive()
         if message["type"] == "http.disconnect":
             self.disconnected = True
 
     async def _send_all(self, messages: list[Message]) -> None:
+        if self.pump is None and self.watcher is None:  # a streamed response: learn when the client leaves
+            self.watcher = self.loop.create_task(self.watch())
         for message in messages:
             await self.send(message)
 
@@ -208,16 +215,15 @@ class _Exchange:
         return [{"type": "http.response.start", "status": int(self.status[:3]), "headers": self.headers}]
 
     def _finish(self) -> None:
-        messages = self._head() if not self.head_sent else []
-        messages.append({"type": "http.response.body", "body": b"", "more_body": False})
-        self.call(self._send_all(messages))
+        # The end of the response goes back with the thread (no crossing to wait for).
+        self.final = self._head() if not self.head_sent else []
+        self.final.append({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _respond_whole(self, data: bytes) -> None:
-        messages = self._head()
+        self.final = self._head()
         if not any(name == b"content-length" for name, _ in self.headers):
-            messages[0]["headers"] = [*self.headers, (b"content-length", b"%d" % len(data))]
-        messages.append({"type": "http.response.body", "body": data, "more_body": False})
-        self.call(self._send_all(messages))
+            self.final[0]["headers"] = [*self.headers, (b"content-length", b"%d" % len(data))]
+        self.final.append({"type": "http.response.body", "body": data, "more_body": False})
 
 
 def _status(status: str) -> str:
