@@ -122,8 +122,8 @@ def run_all(python: str, server_cpu: int | None, client_cpu: int | None) -> list
                 side.failure = f"failed: {exc}"
             finally:
                 _stop(proc)
-            print(f"   wsgi round {index + 1}/{ROUNDS} {side.name:9} {side.rates[-1] if side.rates else 0:>9,.0f} req/s",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            rate = side.rates[-1] if side.rates else 0
+            print(f"   wsgi round {index + 1}/{ROUNDS} {side.name:9} {rate:>9,.0f} req/s", file=sys.stderr, flush=True)
     return sides
 
 
