@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextvars
 import sys
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
@@ -82,7 +83,10 @@ class WSGIApp:
             exchange.pump = loop.create_task(exchange.pump_body())
         environ = build_environ(scope, exchange.body, multiprocess=self.multiprocess)
         try:
-            await loop.run_in_executor(self.executor, exchange.serve, self.app, environ)
+            # In a copy of this request's context (a fresh one with --reset-contextvars): what the app
+            # sets in a contextvar stays with the request, never with the pool's thread.
+            context = contextvars.copy_context()
+            await loop.run_in_executor(self.executor, context.run, exchange.serve, self.app, environ)
             for message in exchange.final:  # the last messages: sent here, the thread did not wait for them
                 await send(message)
         finally:

@@ -245,3 +245,26 @@ def test_websocket_scope_is_refused_and_lifespan_acknowledged() -> None:
     asyncio.run(app({"type": "lifespan"}, receive, send))
     asyncio.run(app({"type": "websocket"}, receive, send))
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete", "websocket.close"]
+
+
+def test_contextvars_set_by_the_app_do_not_outlive_the_request() -> None:
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var")
+    seen: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(var.get("unset"))
+        var.set("set by a request")
+        start_response("200 OK", [])
+        return [b""]
+
+    wsgi = WSGIApp(app, threads=1)  # one thread: both requests run in it
+
+    async def main() -> None:
+        for _ in range(2):
+            exchange = Exchange([b""])
+            await wsgi(dict(BASE), exchange.receive, exchange.send)
+
+    asyncio.run(main())
+    assert seen == ["unset", "unset"]
