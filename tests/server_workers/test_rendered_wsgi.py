@@ -5,6 +5,7 @@ leaves auto unable to tell), and with 3 threads the app sees exactly 3 of them."
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -73,3 +74,14 @@ def test_auto_cannot_serve_this_app(tmp_path: Path) -> None:
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "cannot tell whether 'ambiguous' is" in done.stderr and "--interface" in done.stderr
+
+
+def test_gunicorn_worker_refuses_an_app_auto_cannot_classify(tmp_path: Path) -> None:
+    # The worker class adapts the app Gunicorn loaded; one it cannot classify stops the arbiter
+    # (APP_LOAD_ERROR) with the reason, instead of workers answering 500 or restarting forever.
+    argv = [sys.executable, "-m", "gunicorn", "-k", "deploykit.server.workers.Worker", "-b", f"unix:{tmp_path}/s",
+            "--no-control-socket", APP]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYKIT_", "LISTEN_", "NOTIFY_"))}
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "cannot tell whether 'ambiguous' is" in done.stderr and "App failed to load" in done.stderr
