@@ -27,7 +27,10 @@ import asyncio
 import collections
 import concurrent.futures
 import contextvars
+import functools
+import queue
 import sys
+import threading
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
@@ -56,13 +59,13 @@ class WSGIApp:
         self.app = app
         self.threads = threads
         self.multiprocess = multiprocess
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor: ThreadPool | None = None
 
     @property
-    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
+    def executor(self) -> ThreadPool:
         # Made on first use, in the process that serves (workers are forked after the app is loaded).
         if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="wsgi")
+            self._executor = ThreadPool(self.threads)
         return self._executor
 
     async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
@@ -94,6 +97,48 @@ class WSGIApp:
             for task in (exchange.pump, exchange.watcher):
                 if task is not None:
                     task.cancel()
+
+
+class ThreadPool(concurrent.futures.Executor):
+    """At most SIZE daemon threads, started as work arrives. Not ThreadPoolExecutor: the
+    interpreter joins its threads at exit, so an app stuck in a request (a sleep, a slow
+    query) would hold the process past --timeout-graceful-shutdown; the server's promise
+    is a bounded exit, and an abandoned request's thread dies with the process."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.work: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[..., Any], tuple[Any, ...]]]
+        self.work = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.started = 0
+        self.idle = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        if kwargs:
+            fn = functools.partial(fn, **kwargs)
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.work.put((future, fn, args))
+        with self.lock:
+            if self.idle:
+                self.idle -= 1  # a waiting thread takes it
+            elif self.started < self.size:  # a new thread takes it (work queues only when all SIZE are busy)
+                self.started += 1
+                threading.Thread(target=self._run, name=f"wsgi_{self.started - 1}", daemon=True).start()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            future, fn, args = self.work.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args)
+                except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request, as an executor does
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            del future, fn, args  # no reference to the last request while waiting for the next
+            with self.lock:
+                self.idle += 1
 
 
 async def _lifespan(receive: Any, send: Any) -> None:

@@ -284,8 +284,8 @@ async def access_log(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    """`flask_app` and `django_app` (tests/server/wsgi_apps.py), imported only by the servers that run them."""
-    if name in ("flask_app", "django_app"):
+    """The WSGI apps of tests/server/wsgi_apps.py, imported only by the servers that run them."""
+    if name in ("flask_app", "django_app", "ambiguous"):
         from tests.server import wsgi_apps
 
         return getattr(wsgi_apps, name)

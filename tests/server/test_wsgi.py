@@ -6,6 +6,7 @@ is given: auto must detect both apps; uvicorn (SERVE_TEST_TARGET=uvicorn) is tol
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -13,7 +14,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.polling import wait_for
-from tests.server.harness import TARGET, Serve, Server, request
+from tests.server.harness import TARGET, OwnServer, Serve, Server, request
 
 pytest.importorskip("flask")
 pytest.importorskip("django")
@@ -137,3 +138,18 @@ def test_root_path_is_script_name(serve: Serve, request_app: str) -> None:
 @pytest.fixture
 def request_app(wsgi: Server) -> str:
     return next(app for app in APPS if f"apps:{app}" in " ".join(wsgi.argv))
+
+
+@pytest.mark.skipif(TARGET != "deploykit", reason="deploykit's own shutdown bound (--timeout-graceful-shutdown)")
+def test_a_stuck_request_does_not_hold_the_process_past_the_graceful_timeout(own_server: OwnServer) -> None:
+    # The app sleeps 60 s in its thread; SIGTERM with a 1 s grace: the process exits in bounded
+    # time (a ThreadPoolExecutor's thread would be joined at exit: 60 s).
+    with own_server("--interface", "wsgi", "--timeout-graceful-shutdown", "1", app="ambiguous") as server:
+        with server.connect() as conn:
+            conn.send(request("/?sleep=60"))
+            time.sleep(0.5)  # the request is in the app's thread
+            started = time.monotonic()
+            server.signal(signal.SIGTERM)
+            server.proc.wait(30)
+            assert time.monotonic() - started < 15
+        assert server.proc.returncode == 0
