@@ -75,3 +75,9 @@ async def ws_echo(scope: Scope, receive: Receive, send: Send) -> None:
             await send({"type": "websocket.send", "text": message["text"]})
         else:
             await send({"type": "websocket.send", "bytes": message["bytes"]})
+
+
+def wsgi_hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """WSGI (PEP 3333): GET anything, 200 with the 13-byte body "Hello, world!" (bench/wsgi.py)."""
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "13")])
+    return [HELLO_BODY]

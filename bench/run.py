@@ -820,6 +820,13 @@ def main() -> int:
             sides = ws.run_all(cfg.python, cfg.pinning.server_cpu, cfg.pinning.wrk_cpu)
             report += "\n" + ws.render(sides)
             problems += ws.failures(sides)
+
+            from bench import wsgi  # WSGI hello: deploykit and uvicorn --interface wsgi, gunicorn -k gthread
+
+            log("make bench: WSGI hello (deploykit, uvicorn, gunicorn gthread)")
+            wsgi_sides = wsgi.run_all(cfg.python, cfg.pinning.server_cpu, cfg.pinning.wrk_cpu)
+            report += "\n" + wsgi.render(wsgi_sides)
+            problems += wsgi.failures(wsgi_sides)
     print()
     print(report, end="")
     RESULTS.mkdir(parents=True, exist_ok=True)

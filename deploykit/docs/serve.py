@@ -92,8 +92,10 @@ def serve_markdown() -> str:
     ]
     for action in parser._actions:
         dest = action.dest
-        if dest in ("app", "factory", "app_dir", "version", "help"):
+        if dest in ("app", "factory", "app_dir", "interface", "version", "help"):
             names = ", ".join(f"`{o}`" for o in action.option_strings) or f"`{dest.upper()}`"
+            if action.choices:
+                names += " `{" + ",".join(map(str, action.choices)) + "}`"
             lines.append(f"| {names} | {_cell(action.help or '')} |")
     lines += [
         "",

@@ -58,6 +58,8 @@ def gunicorn_values(settings: Settings) -> dict[str, Any]:
     if not g.control_socket:
         values["control_socket_disable"] = True
     flags = serve_args(settings)
+    if settings.app.interface != "auto":  # the worker class adapts the app Gunicorn loaded
+        flags += ["--interface", settings.app.interface]
     if flags:
         # Gunicorn's arbiter puts raw_env into its environment before forking the workers.
         values["raw_env"] = [f"{SERVE_ARGS}={shlex.join(flags)}"]

@@ -71,6 +71,8 @@ def exec_start(settings: Settings) -> list[str]:
     argv = [f"{bin_dir}/deploykit", "serve", app.module]
     if app.factory:
         argv.append("--factory")
+    if app.interface != "auto":
+        argv += ["--interface", app.interface]
     if settings.systemd.socket_activation:
         argv += ["--fd", str(SD_LISTEN_FDS_START)]
     else:

@@ -10,6 +10,7 @@ from typing import Any
 
 from deploykit.server import logs
 from deploykit.server.config import ServerConfig, tls_context
+from deploykit.server.interface import adapt
 from deploykit.server.loader import import_app, load_env_file
 from deploykit.server.options import ServerOptions, validate
 from deploykit.server.server import Server, bind, systemd_socket
@@ -20,6 +21,7 @@ def run(
     *,
     factory: bool = False,
     app_dir: str | None = None,
+    interface: str = "auto",
     source: str = "options",
     **options: Any,
 ) -> int:
@@ -38,7 +40,8 @@ def run(
             settings = dataclasses.replace(settings, fd=inherited)
 
     def build() -> ServerConfig:
-        return ServerConfig.build(settings, import_app(app, factory=factory, app_dir=app_dir))
+        loaded = import_app(app, factory=factory, app_dir=app_dir)
+        return ServerConfig.build(settings, adapt(loaded, interface, settings))
 
     if settings.reload:
         from deploykit.server.reload import Reloader

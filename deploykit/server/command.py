@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from deploykit.errors import DeployKitError, UsageError
+from deploykit.server.interface import INTERFACES
 
 _BOOL = argparse.BooleanOptionalAction
 #: What an optional number's flag takes to mean None (e.g. `--ws-ping-interval none`: no pings).
@@ -85,6 +86,7 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
         "--ws-per-message-deflate",
         {"type": _bool, "nargs": "?", "const": True, "metavar": "BOOL", "help": "permessage-deflate [true]"},
     ),
+    ("--wsgi-threads", {"type": int, "help": "threads per process for a WSGI app [4 x CPUs / workers, at least 2]"}),
     ("--reset-contextvars", {"action": _BOOL, "help": "run each request in a fresh contextvars.Context"}),
     ("--lifespan", {"choices": ["auto", "on", "off"], "help": "ASGI lifespan [auto]"}),
     ("--env-file", {"help": "load KEY=VALUE lines into the environment first"}),
@@ -137,10 +139,16 @@ def parser() -> argparse.ArgumentParser:
         description="Run an ASGI app. Flags mirror uvicorn's.",
         argument_default=argparse.SUPPRESS,
     )
-    p.add_argument("app", help="the ASGI app as module:attribute")
+    p.add_argument("app", help="the ASGI or WSGI app as module:attribute")
     p.add_argument("--factory", action="store_true", default=False, help="APP is a factory returning the app")
     p.add_argument("--app-dir", default=None, help="import the app from this directory [.]")
     p.add_argument("--version", action=_Version, help="print deploykit's version and exit")
+    p.add_argument(
+        "--interface",
+        choices=INTERFACES,
+        default="auto",
+        help="the app's kind: auto detects it at start-up (asgi3, asgi2 or wsgi); app.interface in a deployment [auto]",
+    )
     for flag, kwargs in FLAGS:
         p.add_argument(flag, **kwargs)
         if kwargs.get("type") is _bool:
@@ -149,14 +157,23 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Arguments about the app itself (app.module, app.factory, app.interface), not server options.
+APP_ARGS = ("app", "factory", "app_dir", "interface")
+
+
 def flag_options(argv: Sequence[str]) -> dict[str, Any]:
     """Server options from flags alone (no APP), e.g. $DEPLOYKIT_SERVE_ARGS under Gunicorn."""
     return options(parser().parse_args(["-", *argv]))
 
 
+def flag_interface(argv: Sequence[str]) -> str:
+    """The --interface among FLAGS (auto when absent), e.g. from $DEPLOYKIT_SERVE_ARGS."""
+    return str(parser().parse_args(["-", *argv]).interface)
+
+
 def options(args: argparse.Namespace) -> dict[str, Any]:
     """The given flags as ServerSettings fields."""
-    given = {k: v for k, v in vars(args).items() if k not in ("app", "factory", "app_dir")}
+    given = {k: v for k, v in vars(args).items() if k not in APP_ARGS}
     for name, (variable, parse) in ENVIRONMENT.items():
         if name not in given and (value := parse(os.environ.get(variable, ""))) is not None:
             given[name] = value
@@ -238,7 +255,14 @@ def main(argv: Sequence[str]) -> int:
         given = options(args)
         from deploykit.server import run
 
-        return run(args.app, factory=args.factory, app_dir=args.app_dir, source="command line", **given)
+        return run(
+            args.app,
+            factory=args.factory,
+            app_dir=args.app_dir,
+            interface=args.interface,
+            source="command line",
+            **given,
+        )
     except DeployKitError as exc:
         from deploykit import console
 

@@ -46,6 +46,7 @@ class ServerOptions:
     ws_ping_interval: float | None = 20.0
     ws_ping_timeout: float | None = 20.0
     ws_per_message_deflate: bool = True
+    wsgi_threads: int | None = None
     reset_contextvars: bool = False
     ssl_keyfile: str | None = None
     ssl_certfile: str | None = None
@@ -99,6 +100,7 @@ SPEC: dict[str, dict[str, Any]] = {
     'ws_ping_interval': {'optional': True, 'gt': 0, 'kind': 'float', 'default': 20.0},
     'ws_ping_timeout': {'optional': True, 'gt': 0, 'kind': 'float', 'default': 20.0},
     'ws_per_message_deflate': {'kind': 'bool', 'default': True},
+    'wsgi_threads': {'optional': True, 'ge': 1, 'le': 1024, 'kind': 'int', 'default': None},
     'reset_contextvars': {'kind': 'bool', 'default': False},
     'ssl_keyfile': {'optional': True, 'kind': 'str', 'syntax': 'absolute path', 'default': None},
     'ssl_certfile': {'optional': True, 'kind': 'str', 'syntax': 'absolute path', 'default': None},

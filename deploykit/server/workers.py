@@ -20,11 +20,14 @@ import signal
 import sys
 from typing import Any
 
+from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker as GunicornWorker
 
+from deploykit.errors import DeployKitError
 from deploykit.server import logs
-from deploykit.server.command import flag_options
+from deploykit.server.command import flag_interface, flag_options
 from deploykit.server.config import ServerConfig
+from deploykit.server.interface import adapt
 from deploykit.server.options import ServerOptions, validate
 from deploykit.server.server import Server
 
@@ -76,14 +79,22 @@ class Worker(GunicornWorker):  # type: ignore[misc]  # gunicorn ships no type hi
         super().init_process()
 
     def run(self) -> None:
-        options = options_from(self.cfg, self.max_requests, self.http, os.environ.get("DEPLOYKIT_SERVE_ARGS", ""))
+        extra = os.environ.get("DEPLOYKIT_SERVE_ARGS", "")
+        options = options_from(self.cfg, self.max_requests, self.http, extra)
         logs.configure(options.log_level, options.log_config, options.use_colors, options.access_log_format)
         ssl_context = None
         if self.cfg.is_ssl:
             from gunicorn.sock import ssl_context as gunicorn_ssl_context
 
             ssl_context = gunicorn_ssl_context(self.cfg)
-        config = ServerConfig.build(options, self.wsgi, tls=ssl_context)
+        # Gunicorn loaded the app (wsgi_app); --interface in $DEPLOYKIT_SERVE_ARGS says its kind
+        # (auto: detected here), so a Flask or Django-WSGI app runs in this worker too.
+        try:
+            app = adapt(self.wsgi, flag_interface(shlex.split(extra)), options)
+        except DeployKitError as exc:
+            self.log.error("%s", exc)
+            sys.exit(Arbiter.APP_LOAD_ERROR)  # the arbiter stops instead of restarting workers that would fail alike
+        config = ServerConfig.build(options, app, tls=ssl_context)
         server = Server(config, heartbeat=self._heartbeat)
         self.server = server
         code = server.run_sockets([listener.sock for listener in self.sockets])

@@ -48,8 +48,13 @@ STATE_ROOT = "/var/lib"
 
 class AppSettings(Model):
     name: AppName
-    module: ModuleRef = Field(default="app:app", description="the ASGI app, as module:attribute")
+    module: ModuleRef = Field(default="app:app", description="the ASGI or WSGI app, as module:attribute")
     factory: bool = False
+    interface: Literal["auto", "asgi3", "asgi2", "wsgi"] = Field(
+        default="auto",
+        description="the app's kind (`deploykit serve --interface`): auto detects ASGI3, ASGI2 or WSGI "
+        "(Flask, Django's wsgi.py) from the callable at start-up",
+    )
     working_dir: SafePath = Field(default="/srv/{app}", description="WorkingDirectory= of the service")
     venv: SafePath = Field(default="/srv/{app}/.venv", description="virtualenv holding the app and deploykit")
     user: UnixName | None = Field(default=None, description="None runs the service as a DynamicUser")

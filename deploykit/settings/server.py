@@ -63,6 +63,13 @@ class ServerSettings(Model):
     ws_ping_interval: float | None = Field(default=20.0, gt=0)
     ws_ping_timeout: float | None = Field(default=20.0, gt=0)
     ws_per_message_deflate: bool = True
+    wsgi_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="threads per process running a WSGI app (app.interface wsgi); none: 4 per CPU shared "
+        "among the workers, at least 2 (Gunicorn's gthread guidance of 2-4 x cores; WSGI apps mostly wait on I/O)",
+    )
     reset_contextvars: bool = Field(
         default=False,
         description="each request and WebSocket session runs in a new, empty contextvars.Context",

@@ -27,6 +27,7 @@ VARIANTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
          'nginx.real_ip_header="CF-Connecting-IP"', 'nginx.rate_limit={rate = "5r/s", burst = 0}',
          'nginx.static=[{url = "/assets", path = "/srv/demo/assets"}]'),
     ),
+    "flask-gunicorn": ("flask", ('app.run_mode="gunicorn"', "server.workers=1", "server.wsgi_threads=8")),
     "celery-instances-user": (
         "celery",
         ("processes.worker.instances=3", 'app.user="demo"', 'app.group="www-data"', 'systemd.hardening="standard"',

@@ -2,7 +2,7 @@
 --help is accepted with the same arity (and its choices), except a commented few;
 and real-process tests of the flags that closed the last gaps (issue 17 item 3):
 --version, --ws websockets-sansio, --ws-per-message-deflate BOOL, --reload with
---workers, --reset-contextvars."""
+--workers, --reset-contextvars, --h11-max-incomplete-event-size."""
 
 from __future__ import annotations
 
@@ -41,8 +41,6 @@ DIFFERENT: dict[str, set[str] | None] = {
     "--http": {"zttp"},
     # HTTP/2 needs uvicorn's zttp parser; deploykit serves HTTP/1.1 behind nginx, which speaks h2 to clients.
     "--http2": None,
-    # WSGI/ASGI2 apps: issue 17 item 2, built separately; until it lands only ASGI3 apps run.
-    "--interface": None,
 }
 
 _OPTION = re.compile(r"^  (--[a-z0-9-]+)(?: / (--[a-z0-9-]+))?(?: (\[[^\]]+\]|[A-Z]+))?(?:\s{2,}|$)")
@@ -229,3 +227,31 @@ def test_reload_with_workers_warns(
     )
     assert ("--workers 2 is ignored with --reload" in proc.log()) is warned
     assert proc.stop() == 0
+
+
+def incomplete_head_answer(port: int, size: int) -> bytes:
+    """Send a request head of SIZE bytes that never ends; what the server says within 1 s (b"": nothing yet)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size)
+        sock.settimeout(1.0)
+        try:
+            return sock.recv(65536)
+        except TimeoutError:
+            return b""
+
+
+@pytest.mark.parametrize(("flags", "answered"), [((), True), (("--h11-max-incomplete-event-size", "65536"), False)])
+def test_h11_max_incomplete_event_size_reaches_the_h11_parser(
+    serve: Callable[..., Proc],  # noqa: F811
+    flags: tuple[str, ...],
+    answered: bool,
+) -> None:
+    # The server's own limits allow a 2,000-byte head (checked once the head is complete). h11
+    # buffers an unfinished head up to max(that, --h11-max-incomplete-event-size): 16 KiB by
+    # default, so 20,000 unfinished bytes are refused at once (431); with 64 KiB h11 keeps waiting.
+    proc = serve("--http", "h11", "--max-request-line", "1000", "--max-header-size", "1000", *flags)
+    proc.wait_ready()
+    answer = incomplete_head_answer(proc.port, 20_000)
+    assert answer.startswith(b"HTTP/1.1 431 ") is answered, answer[:80]
+    if not answered:
+        assert answer == b""

@@ -281,3 +281,12 @@ async def access_log(scope: Scope, receive: Receive, send: Send) -> None:
         return
     await send({"type": "websocket.accept"})
     await send({"type": "websocket.close", "code": 1000})
+
+
+def __getattr__(name: str) -> Any:
+    """The WSGI apps of tests/server/wsgi_apps.py, imported only by the servers that run them."""
+    if name in ("flask_app", "django_app", "ambiguous"):
+        from tests.server import wsgi_apps
+
+        return getattr(wsgi_apps, name)
+    raise AttributeError(name)

@@ -10,7 +10,7 @@ from tests.conftest import settings_for
 
 
 def test_shipped_profiles_cover_the_promised_kinds() -> None:
-    assert {"fastapi", "django", "websocket", "tls"} <= set(shipped_profiles())
+    assert {"fastapi", "django", "flask", "websocket", "tls"} <= set(shipped_profiles())
 
 
 @pytest.mark.parametrize("profile", shipped_profiles())
