@@ -61,6 +61,8 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         self.extra_headers = config.extra_headers
         self.access_log = settings.access_log
         self.root_path = settings.root_path
+        self.keep_alive_timeout = settings.timeout_keep_alive
+        self.header_timeout = settings.timeout_header_read
         self.server: tuple[str, int] | None = None
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
         self.cycle: RequestCycle | None = None  # producing its response now
@@ -138,7 +140,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         """The first byte of a new request ends the keep-alive wait and starts
         the header-read deadline (total, not reset by later bytes)."""
         self.idle = False
-        self.deadline = self.loop.time() + self.settings.timeout_header_read
+        self.deadline = self.loop.time() + self.header_timeout
 
     def start_request(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], version: str) -> None:
         head = inspect_head(headers, version == "1.1")
@@ -157,7 +159,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
             self._start_websocket(method, version, path, raw_path, query, headers, head.has_body)
             return
         state = self.state
-        if self.trust_proxy:
+        if self.trust_proxy and head.proxied:  # the head pass saw a proxy header: no second pass otherwise
             client, scheme = resolve_trusted(self.config.trusted, self.client, self.scheme, headers)
         else:
             client, scheme = self.client, self.scheme
@@ -294,10 +296,10 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         elif self.pending_error is not None:
             self._flush_error()
         else:
-            self.idle = self.reading is None
-            timeout = self.settings.timeout_keep_alive if self.idle else self.settings.timeout_header_read
-            self.deadline = self.loop.time() + timeout
-            self._resume_reading()
+            self.idle = idle = self.reading is None
+            self.deadline = self.loop.time() + (self.keep_alive_timeout if idle else self.header_timeout)
+            if self.read_paused:
+                self._resume_reading()
 
     def app_failed(self, cycle: RequestCycle, exc: BaseException | None) -> None:
         if cycle.disconnected and not isinstance(exc, Exception):

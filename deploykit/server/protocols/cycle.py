@@ -19,7 +19,7 @@ import contextvars
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
-from deploykit.server.protocols.wire import ResponseError, check_name, check_value, status_line
+from deploykit.server.protocols.wire import STATUS_LINES, ResponseError, check_name, check_value, status_line
 
 if TYPE_CHECKING:
     from deploykit.server.state import ServerState
@@ -34,6 +34,7 @@ DISCONNECT: Message = {"type": "http.disconnect"}
 # Validated "name: value\r\n" lines of ordinary response headers, keyed by the (name, value) pair the app
 # sent: an app that sends the same headers again (most do) skips the checks. Bounded; cleared when full.
 _LINES: dict[tuple[bytes, bytes], bytes] = {}
+_LENGTHS: dict[tuple[bytes, bytes], int] = {}  # the same for Content-Length pairs: the length, checked
 _MAX_LINES = 4096
 
 
@@ -216,7 +217,7 @@ class RequestCycle:
 
     # -- response framing ---------------------------------------------------------
     def _head(self, status: int, headers: Any) -> bytes:
-        out = bytearray(status_line(status))
+        out = bytearray(STATUS_LINES.get(status) or status_line(status))
         has_server = has_date = False
         length: int | None = None
         conn = self.conn
@@ -227,10 +228,14 @@ class RequestCycle:
             if names is None:
                 try:
                     line = lines.get(pair)
+                    known = _LENGTHS.get(pair) if line is None else None
                 except TypeError:  # a list, not a tuple: not a key
-                    line = None
+                    line = known = None
                 if line is not None:
                     out += line
+                    continue
+                if known is not None:
+                    length = known
                     continue
             name, value = pair
             lname = name.lower()
@@ -242,6 +247,10 @@ class RequestCycle:
                 if not value.isdigit():
                     raise ResponseError(f"invalid content-length {value!r}")
                 length = int(value)
+                if lname == name and type(value) is bytes:  # a lower-case name: the usual spelling
+                    if len(_LENGTHS) >= _MAX_LINES:
+                        _LENGTHS.clear()
+                    _LENGTHS[(name, value)] = length
                 continue  # written once below, normalised
             elif lname == b"transfer-encoding":
                 continue  # the server decides the framing
