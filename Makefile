@@ -120,6 +120,7 @@ test-stress: setup
 	$(BIN)/python -m tests.stress --rounds $(STRESS_ROUNDS) --out .stress
 
 bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[bench]'  # the peers granian and hypercorn, and py-spy
 	$(BIN)/python bench/run.py
 
 clean:

@@ -17,25 +17,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from time import perf_counter
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from deploykit.server import logs
 from deploykit.server.config import ServerConfig
-from deploykit.server.protocols.cycle import RequestCycle, spawner, status_line
+from deploykit.server.protocols.cycle import RequestCycle, spawner
 from deploykit.server.protocols.flow import ReadFlow
 from deploykit.server.protocols.proxy import resolve_trusted
 from deploykit.server.protocols.rules import RequestRejected, absolute_target, inspect_head
+from deploykit.server.protocols.wire import status_line
 from deploykit.server.state import ServerState
-
-if TYPE_CHECKING:
-    from deploykit.server.protocols.websocket import WebSocketConnection
 
 logger = logging.getLogger("deploykit.error")
 
 HIGH_WATER = 65536
 SHUTDOWN_GRACE = 0.5  # idle connections close this long after a stop (plus up to one tick)
 _ASGI = {"version": "3.0", "spec_version": "2.4"}
+
+
+class Upgrade(Protocol):
+    """A protocol prepared for an upgrade request (``websocket.prepare``): once the parser is
+    done it takes the transport over (``set_protocol``) with the bytes after the request."""
+
+    def start(self, transport: asyncio.Transport, rest: bytes) -> None: ...
 
 
 async def _service_unavailable(scope: Any, receive: Any, send: Any) -> None:
@@ -50,7 +56,14 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         self.config = config
         self.state = state
         self.loop = loop
-        self.settings = config.settings
+        self.settings = settings = config.settings
+        self.app = config.app
+        self.extra_headers = config.extra_headers
+        self.access_log = settings.access_log
+        self.root_path = settings.root_path
+        self.keep_alive_timeout = settings.timeout_keep_alive
+        self.header_timeout = settings.timeout_header_read
+        self.server: tuple[str, int] | None = None
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
         self.cycle: RequestCycle | None = None  # producing its response now
         self.reading: RequestCycle | None = None  # receiving its body now
@@ -64,12 +77,11 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         self.drain_waiter: asyncio.Future[None] | None = None
         self.deadline = 0.0
         self.idle = True
-        self.base_scope: dict[str, Any] = {}
         self.client: tuple[str, int] | None = None
         self.scheme = "http"
         self.limit = self.settings.limit_concurrency
         self.trust_proxy = False
-        self.upgraded: WebSocketConnection | None = None  # takes the transport once the parser is done
+        self.upgraded: Upgrade | None = None  # takes the transport once the parser is done
         self.spawn = spawner(loop, self.settings.reset_contextvars)
 
     # -- asyncio.Protocol ---------------------------------------------------------
@@ -82,14 +94,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         if server is None and isinstance(sock, str) and sock:
             server = (sock, None)  # type: ignore[assignment]  # ASGI: (path, None) for unix sockets
         self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
-        self.base_scope = {
-            "type": "http",
-            "asgi": _ASGI,
-            "server": server,
-            "client": self.client,
-            "scheme": self.scheme,
-            "root_path": self.settings.root_path,
-        }
+        self.server = server
         # The peer is fixed for the connection's life: decide trust once.
         self.trust_proxy = self.settings.proxy_headers and self.config.trusted.trusts(
             self.client[0] if self.client else None
@@ -135,7 +140,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         """The first byte of a new request ends the keep-alive wait and starts
         the header-read deadline (total, not reset by later bytes)."""
         self.idle = False
-        self.deadline = self.loop.time() + self.settings.timeout_header_read
+        self.deadline = self.loop.time() + self.header_timeout
 
     def start_request(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], version: str) -> None:
         head = inspect_head(headers, version == "1.1")
@@ -153,24 +158,43 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         if head.websocket and self.state.ws_enabled:
             self._start_websocket(method, version, path, raw_path, query, headers, head.has_body)
             return
-        scope = self.base_scope.copy()
-        scope["http_version"] = version
-        scope["method"] = method
-        scope["path"] = path
-        scope["raw_path"] = raw_path
-        scope["query_string"] = query
-        scope["headers"] = headers
-        scope["state"] = self.state.lifespan_state.copy()
-        if self.trust_proxy:
-            scope["client"], scope["scheme"] = resolve_trusted(self.config.trusted, self.client, self.scheme, headers)
-        cycle = RequestCycle(self, scope, head.keep_alive, head.expect_continue)
-        if head.websocket:  # --ws none: served as plain HTTP, like uvicorn; no protocol switch, so close after
-            cycle.keep_alive = False
-        if not head.has_body:
-            cycle.more_body = False
+        state = self.state
+        if self.trust_proxy and head.proxied:  # the head pass saw a proxy header: no second pass otherwise
+            client, scheme = resolve_trusted(self.config.trusted, self.client, self.scheme, headers)
         else:
+            client, scheme = self.client, self.scheme
+        # One dict literal: no copy of a base scope, no item-by-item updates.
+        scope = {
+            "type": "http",
+            "asgi": _ASGI,
+            "server": self.server,
+            "client": client,
+            "scheme": scheme,
+            "root_path": self.root_path,
+            "http_version": version,
+            "method": method,
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "headers": headers,
+            "state": state.lifespan_state.copy(),
+        }
+        has_body = head.has_body
+        cycle = RequestCycle(
+            self,
+            self.app,
+            scope,
+            head.keep_alive and not head.websocket,  # --ws none: plain HTTP, like uvicorn; no switch, so close after
+            head.expect_continue,
+            version == "1.1",
+            method == "HEAD",
+            has_body,
+        )
+        if self.access_log:
+            cycle.start_time = perf_counter()
+        if has_body:
             self.reading = cycle
-        if self.limit is not None and self.state.active_requests >= self.limit:
+        if self.limit is not None and state.active_requests >= self.limit:
             cycle.rejected = True
         if self.cycle is None:
             self._run(cycle)
@@ -205,7 +229,6 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         assert ws is not None
         self.state.connections.discard(self)
         self.deadline = 0.0
-        self.transport.set_protocol(ws)
         ws.start(self.transport, rest)
 
     def body_received(self, data: bytes) -> None:
@@ -255,7 +278,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         if not cycle.rejected:
             state.active_requests -= 1
             state.count_request()
-        if self.settings.access_log:
+        if self.access_log:
             scope = cycle.scope
             request = (scope["method"], logs.target(scope), scope["http_version"])
             logs.access(
@@ -273,10 +296,10 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         elif self.pending_error is not None:
             self._flush_error()
         else:
-            self.idle = self.reading is None
-            timeout = self.settings.timeout_keep_alive if self.idle else self.settings.timeout_header_read
-            self.deadline = self.loop.time() + timeout
-            self._resume_reading()
+            self.idle = idle = self.reading is None
+            self.deadline = self.loop.time() + (self.keep_alive_timeout if idle else self.header_timeout)
+            if self.read_paused:
+                self._resume_reading()
 
     def app_failed(self, cycle: RequestCycle, exc: BaseException | None) -> None:
         if cycle.disconnected and not isinstance(exc, Exception):

@@ -7,32 +7,35 @@ are never sent; a short or long body closes the connection), HEAD and
 and values from the app are validated before anything reaches the wire.
 The head is held back and written together with the first body chunk: one
 ``transport.write`` for the usual small response.
+
+The cycle knows its connection only as a ``CycleOwner``: the few members it
+uses. It imports nothing from the connection module.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import http
-import re
 from collections.abc import Callable, Coroutine
-from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from deploykit.server.protocols.wire import STATUS_LINES, ResponseError, check_name, check_value, status_line
 
 if TYPE_CHECKING:
-    from deploykit.server.protocols.connection import HTTPConnection
+    from deploykit.server.state import ServerState
 
 Message = dict[str, Any]
+ASGIApp = Callable[..., Any]
 
-STATUS_LINES = {
-    int(status): b"HTTP/1.1 %d %s\r\n" % (status, status.phrase.encode("ascii")) for status in http.HTTPStatus
-}
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9a-zA-Z-]+")
-_VALID_NAMES: set[bytes] = set()
 _NO_BODY_STATUS = frozenset({204, 304})
 _LARGE = 65536
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 DISCONNECT: Message = {"type": "http.disconnect"}
+# Validated "name: value\r\n" lines of ordinary response headers, keyed by the (name, value) pair the app
+# sent: an app that sends the same headers again (most do) skips the checks. Bounded; cleared when full.
+_LINES: dict[tuple[bytes, bytes], bytes] = {}
+_LENGTHS: dict[tuple[bytes, bytes], int] = {}  # the same for Content-Length pairs: the length, checked
+_MAX_LINES = 4096
 
 
 Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
@@ -55,38 +58,26 @@ def spawner(loop: asyncio.AbstractEventLoop, reset_contextvars: bool) -> Spawn:
     return in_fresh_context
 
 
-class ResponseError(RuntimeError):
-    """The app sent something the server refuses to put on the wire."""
+class CycleOwner(Protocol):
+    """What a request cycle needs of the connection it belongs to (``HTTPConnection``):
+    the transport to write to, the write-side flow, whether the connection may stay
+    open, the server's header lines, and where to report the end of the exchange."""
 
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    state: ServerState  # server_line and date_line
+    extra_headers: tuple[tuple[bytes, bytes], ...]  # --header, added unless the app sent the name
+    write_paused: bool
+    closing: bool
+    draining: bool
 
-def status_line(status: int) -> bytes:
-    line = STATUS_LINES.get(status)
-    if line is None:
-        if not 100 <= status <= 999:
-            raise ResponseError(f"invalid status code {status!r}")
-        line = b"HTTP/1.1 %d \r\n" % status
-    return line
+    async def drain(self) -> None: ...
 
+    def body_consumed(self) -> None: ...
 
-def _check_name(name: bytes) -> None:
-    if name in _VALID_NAMES:
-        return
-    if not isinstance(name, bytes) or not _TOKEN.fullmatch(name):
-        raise ResponseError(f"invalid response header name {name!r}")
-    if len(_VALID_NAMES) < 1024:
-        _VALID_NAMES.add(name)
+    def response_done(self, cycle: RequestCycle) -> None: ...
 
-
-def check_header(name: bytes, value: bytes) -> bytes:
-    """NAME lower-cased, once NAME and VALUE are known safe to put on the wire
-    (for the WebSocket handshake's responses; the HTTP path inlines this)."""
-    if not isinstance(name, bytes) or not isinstance(value, bytes):
-        raise ResponseError(f"response header {name!r}: names and values must be bytes")
-    lname = name.lower()
-    _check_name(lname)
-    if b"\r" in value or b"\n" in value or b"\0" in value:
-        raise ResponseError(f"invalid value for response header {name!r}")
-    return lname
+    def app_failed(self, cycle: RequestCycle, exc: BaseException | None) -> None: ...
 
 
 class RequestCycle:
@@ -116,12 +107,23 @@ class RequestCycle:
         "app",
     )
 
-    def __init__(self, conn: HTTPConnection, scope: dict[str, Any], keep_alive: bool, expect_continue: bool) -> None:
+    def __init__(
+        self,
+        conn: CycleOwner,
+        app: ASGIApp,
+        scope: dict[str, Any],
+        keep_alive: bool,
+        expect_continue: bool,
+        http_11: bool,
+        is_head: bool,
+        has_body: bool,
+    ) -> None:
         self.conn = conn
+        self.app = app
         self.scope = scope
         self.body: list[bytes] = []
         self.body_size = 0
-        self.more_body = True
+        self.more_body = has_body
         self.delivered = False
         self.waiter: asyncio.Future[None] | None = None
         self.disconnected = False
@@ -129,17 +131,16 @@ class RequestCycle:
         self.complete = False
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
-        self.http_11 = scope["http_version"] == "1.1"
-        self.is_head = scope["method"] == "HEAD"
+        self.http_11 = http_11
+        self.is_head = is_head
         self.chunked = False
         self.expected: int | None = None
         self.sent = 0
         self.pending_head = b""
         self.no_body = False
         self.status = 0
-        self.start_time = perf_counter() if conn.settings.access_log else 0.0
+        self.start_time = 0.0  # set by the connection when it logs access
         self.rejected = False
-        self.app = conn.config.app
 
     # -- driven by the connection -------------------------------------------------
     def feed_body(self, data: bytes) -> None:
@@ -184,9 +185,10 @@ class RequestCycle:
             if not self.started and not self.disconnected:
                 self.conn.transport.write(CONTINUE)
         while not (self.disconnected or self.complete):
-            if self.body or (not self.more_body and not self.delivered):
-                data = b"".join(self.body) if len(self.body) != 1 else self.body[0]
-                self.body.clear()
+            body = self.body
+            if body or (not self.more_body and not self.delivered):
+                data = b"".join(body) if len(body) != 1 else body[0]
+                body.clear()
                 self.body_size = 0
                 self.delivered = not self.more_body
                 self.conn.body_consumed()
@@ -202,8 +204,9 @@ class RequestCycle:
             if not self.started or self.complete:
                 raise ResponseError("http.response.body " + ("before start" if not self.started else "after the end"))
             self._write_body(message.get("body", b""), message.get("more_body", False))
-            if self.conn.write_paused:
-                await self.conn.drain()
+            conn = self.conn
+            if conn.write_paused:
+                await conn.drain()
         elif kind == "http.response.start":
             if self.started:
                 raise ResponseError("http.response.start sent twice")
@@ -214,22 +217,40 @@ class RequestCycle:
 
     # -- response framing ---------------------------------------------------------
     def _head(self, status: int, headers: Any) -> bytes:
-        out = bytearray(status_line(status))
+        out = bytearray(STATUS_LINES.get(status) or status_line(status))
         has_server = has_date = False
         length: int | None = None
-        extra = self.conn.config.extra_headers
+        conn = self.conn
+        extra = conn.extra_headers
         names: set[bytes] | None = set() if extra else None
-        for name, value in headers:
+        lines = _LINES
+        for pair in headers:
+            if names is None:
+                try:
+                    line = lines.get(pair)
+                    known = _LENGTHS.get(pair) if line is None else None
+                except TypeError:  # a list, not a tuple: not a key
+                    line = known = None
+                if line is not None:
+                    out += line
+                    continue
+                if known is not None:
+                    length = known
+                    continue
+            name, value = pair
             lname = name.lower()
-            _check_name(lname)
-            if b"\r" in value or b"\n" in value or b"\0" in value:
-                raise ResponseError(f"invalid value for response header {name!r}")
+            check_name(lname)
+            check_value(name, value)
             if names is not None:
                 names.add(lname)
             if lname == b"content-length":
                 if not value.isdigit():
                     raise ResponseError(f"invalid content-length {value!r}")
                 length = int(value)
+                if lname == name and type(value) is bytes:  # a lower-case name: the usual spelling
+                    if len(_LENGTHS) >= _MAX_LINES:
+                        _LENGTHS.clear()
+                    _LENGTHS[(name, value)] = length
                 continue  # written once below, normalised
             elif lname == b"transfer-encoding":
                 continue  # the server decides the framing
@@ -241,6 +262,13 @@ class RequestCycle:
                 has_server = True
             elif lname == b"date":
                 has_date = True
+            elif type(name) is bytes and type(value) is bytes:
+                line = name + b": " + value + b"\r\n"
+                if len(lines) >= _MAX_LINES:
+                    lines.clear()
+                lines[(name, value)] = line
+                out += line
+                continue
             out += name + b": " + value + b"\r\n"
         self.status = status
         if self.is_head or status in _NO_BODY_STATUS or status < 200:
@@ -256,7 +284,7 @@ class RequestCycle:
             out += b"transfer-encoding: chunked\r\n"
         else:
             self.keep_alive = False  # HTTP/1.0: the body ends when the connection does
-        state = self.conn.state
+        state = conn.state
         if not has_server:
             out += state.server_line
         if not has_date:
@@ -265,7 +293,7 @@ class RequestCycle:
             for ename, evalue in extra:
                 if ename not in names:
                     out += ename + b": " + evalue + b"\r\n"
-        if not self.keep_alive or self.conn.closing or self.conn.draining:
+        if not self.keep_alive or conn.closing or conn.draining:
             self.keep_alive = False
             out += b"connection: close\r\n\r\n"
         elif not self.http_11:
@@ -275,7 +303,6 @@ class RequestCycle:
         return bytes(out)
 
     def _write_body(self, body: bytes, more: bool) -> None:
-        transport = self.conn.transport
         size = len(body)
         if self.no_body:
             data = b""
@@ -297,11 +324,11 @@ class RequestCycle:
         if head:
             self.pending_head = b""
             if len(data) < _LARGE:
-                transport.write(head + data)
+                self.conn.transport.write(head + data)
             else:
-                transport.writelines((head, data))
+                self.conn.transport.writelines((head, data))
         elif data:
-            transport.write(data)
+            self.conn.transport.write(data)
         if not more:
             self.complete = True
             if self.expected is not None and self.sent != self.expected and not self.no_body:

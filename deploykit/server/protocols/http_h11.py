@@ -52,7 +52,8 @@ class H11Connection(HTTPConnection):
                 event = self.parser.next_event()
                 if not isinstance(event, h11.Event) or isinstance(event, h11.ConnectionClosed):
                     return  # NEED_DATA, PAUSED or closed
-                self._handle(event)
+                if self._handle(event):
+                    return  # a request ended with nothing after it: no need to ask the new parser
             except h11.RemoteProtocolError as exc:
                 status = exc.error_status_hint if exc.error_status_hint == 431 else 400
                 self._fail(RequestRejected(status, f"malformed request: {exc}"))
@@ -63,7 +64,8 @@ class H11Connection(HTTPConnection):
         self.rejected = True
         self.reject(error)
 
-    def _handle(self, event: h11.Event) -> None:
+    def _handle(self, event: h11.Event) -> bool:
+        """Act on EVENT; True when the request ended and no byte is left to parse."""
         if isinstance(event, h11.Data):
             self.body_received(bytes(event.data))
         elif isinstance(event, h11.Request):
@@ -73,13 +75,15 @@ class H11Connection(HTTPConnection):
             data, closed = self.parser.trailing_data
             if self.upgraded is not None:  # a WebSocket handshake: the old parser stays PAUSED
                 self.hand_over(data)
-                return
+                return True
             self.parser = self._new_parser()
             self.head = data
-            if data or closed:
-                self.parser.receive_data(data)
-                if closed:
-                    self.parser.receive_data(b"")
+            if not (data or closed):
+                return True
+            self.parser.receive_data(data)
+            if closed:
+                self.parser.receive_data(b"")
+        return False
 
     def _request(self, event: h11.Request) -> None:
         head, self.head = (self.head or b"").partition(b"\r\n\r\n")[0], None
@@ -87,7 +91,11 @@ class H11Connection(HTTPConnection):
             raise RequestRejected(400, "invalid Content-Length (a list)")
         if len(event.target) > self.settings.max_request_line:
             raise RequestRejected(414, "request-target too long")
-        headers = [(bytes(name), bytes(value)) for name, value in event.headers]
-        if sum(len(n) + len(v) + 4 for n, v in headers) > self.settings.max_header_size:
+        headers = []
+        size = 0
+        for name, value in event.headers:  # one pass: copy and measure
+            headers.append((bytes(name), bytes(value)))
+            size += len(name) + len(value) + 4
+        if size > self.settings.max_header_size:
             raise RequestRejected(431, "request header fields too large")
         self.start_request(event.method.decode("ascii"), bytes(event.target), headers, event.http_version.decode())

@@ -94,6 +94,7 @@ class HttpToolsConnection(HTTPConnection):
 
     def on_message_complete(self) -> None:
         self.in_head = True
-        self.message_complete()
-        if self.parser.should_upgrade() and self.cycle is not None:
+        if self.reading is not None:  # a body was being received: it has ended
+            self.message_complete()
+        if self.cycle is not None and self.parser.should_upgrade():
             self.cycle.keep_alive = False  # no protocol switch: answer, then close

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 BAD_REQUEST = 400
+_PROXY_HEADERS = frozenset((b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"))  # proxy.resolve_trusted's
 
 
 class Head(NamedTuple):
@@ -21,6 +22,7 @@ class Head(NamedTuple):
     expect_continue: bool
     has_body: bool
     websocket: bool = False  # `Upgrade: websocket` with `Connection: upgrade`
+    proxied: bool = False  # Forwarded, X-Forwarded-For or X-Forwarded-Proto is present
 
 
 class RequestRejected(Exception):
@@ -42,6 +44,7 @@ def inspect_head(headers: list[tuple[bytes, bytes]], http_11: bool) -> Head:
     connection = b""
     expect = False
     upgrade = b""
+    proxied = False
     for name, value in headers:
         if name == b"host":
             hosts += 1
@@ -55,6 +58,8 @@ def inspect_head(headers: list[tuple[bytes, bytes]], http_11: bool) -> Head:
             expect = value.lower() == b"100-continue"
         elif name == b"upgrade":
             upgrade = value
+        elif name in _PROXY_HEADERS:
+            proxied = True
     if hosts > 1 or (hosts == 0 and http_11):
         raise RequestRejected(BAD_REQUEST, "exactly one Host header is required" if hosts else "missing Host header")
     if encodings:
@@ -83,7 +88,7 @@ def inspect_head(headers: list[tuple[bytes, bytes]], http_11: bool) -> Head:
             websocket = b"websocket" in {t.strip() for t in upgrade.lower().split(b",")}
     else:
         keep_alive = http_11
-    return Head(keep_alive, expect and http_11 and has_body, has_body, websocket)
+    return Head(keep_alive, expect and http_11 and has_body, has_body, websocket, proxied)
 
 
 def absolute_target(target: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[bytes, list[tuple[bytes, bytes]]]:

@@ -26,19 +26,20 @@ import enum
 import logging
 from collections import deque
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from deploykit.server import logs
-from deploykit.server.protocols.cycle import ResponseError, spawner
+from deploykit.server.protocols.cycle import spawner
 from deploykit.server.protocols.flow import ReadFlow
 from deploykit.server.protocols.proxy import resolve_trusted
 from deploykit.server.protocols.rules import RequestRejected
+from deploykit.server.protocols.wire import ResponseError
 from deploykit.server.protocols.ws_engines import Closed, Engine, Pong
 from deploykit.server.protocols.ws_handshake import Handshake, accept_response, check_handshake, denial_response
 
 if TYPE_CHECKING:
     from deploykit.server.config import ServerConfig
-    from deploykit.server.protocols.connection import HTTPConnection
+    from deploykit.server.options import ServerOptions
     from deploykit.server.state import ServerState
 
 logger = logging.getLogger("deploykit.error")
@@ -52,8 +53,21 @@ _VALID_CODES = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015), *range(300
 _ASGI: Final = {"version": "3.0", "spec_version": "2.4"}
 
 
+class UpgradeSource(Protocol):
+    """What ``prepare`` reads of the HTTP connection the handshake arrived on."""
+
+    config: ServerConfig
+    settings: ServerOptions
+    state: ServerState
+    loop: asyncio.AbstractEventLoop
+    client: tuple[str, int] | None
+    server: tuple[str, int] | None
+    scheme: str
+    trust_proxy: bool
+
+
 def prepare(
-    conn: HTTPConnection,
+    conn: UpgradeSource,
     method: str,
     version: str,
     path: str,
@@ -74,12 +88,12 @@ def prepare(
     client = conn.client
     if conn.trust_proxy:
         client, scheme = resolve_trusted(conn.config.trusted, client, scheme, headers)
-    scope = {
+    scope: dict[str, Any] = {
         "type": "websocket",
         "asgi": _ASGI,
         "http_version": version,
         "scheme": scheme,
-        "server": conn.base_scope["server"],
+        "server": conn.server,
         "client": client,
         "root_path": settings.root_path,
         "path": path,
@@ -181,7 +195,8 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
 
     # -- taking over the transport ----------------------------------------------------
     def start(self, transport: asyncio.Transport, early: bytes) -> None:
-        """Run the app on TRANSPORT; EARLY are bytes that came after the handshake request."""
+        """Take TRANSPORT over and run the app; EARLY are bytes that came after the handshake request."""
+        transport.set_protocol(self)
         self.transport = transport
         self.state.connections.add(self)
         self.state.active_requests += 1

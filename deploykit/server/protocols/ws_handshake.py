@@ -19,8 +19,8 @@ import hashlib
 import re
 from typing import Any, NamedTuple
 
-from deploykit.server.protocols.cycle import ResponseError, check_header, status_line
 from deploykit.server.protocols.rules import RequestRejected
+from deploykit.server.protocols.wire import ResponseError, check_header, status_line
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # RFC 9110 15.5.22: a 426 names the protocol in Upgrade; the connection closes after it (one Connection: close).
