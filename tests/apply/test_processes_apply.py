@@ -12,6 +12,7 @@ from deploykit.apply.run import deploy_release, deploy_settings
 from deploykit.errors import ApplyFailed
 from deploykit.host.base import CommandResult
 from deploykit.host.fake import FakeHost
+from deploykit.settings.load import load
 from tests.apply.test_engine import HEALTHY, STATE, apply, failing, host_with
 from tests.apply.test_interrupted import Killed, dying_host, etc
 from tests.conftest import settings_for
@@ -124,3 +125,15 @@ def test_a_killed_apply_that_was_removing_a_process_is_undone_at_every_step() ->
         # and the next run removes it, to the end
         deploy_settings(NO_WORKER, host).run()
         assert WORKER not in host.files and states(host, "demo-worker.service") == [(False, False)], kill_at
+
+
+def test_a_profiles_worker_turned_off_is_stopped_and_removed_like_a_deleted_one() -> None:
+    profile = load(profile="celery", environ={}, overrides=("app.name=demo",)).settings
+    off = load(profile="celery", environ={}, overrides=("app.name=demo", "processes.worker.enabled=false")).settings
+    host = host_with()
+    apply(host, profile)
+    assert states(host, "demo-worker.service") == [(True, True)]
+    report = apply(host, off).report
+    assert report.actions == ["systemctl disable --now demo-worker.service", f"remove {WORKER}",
+                              "systemctl daemon-reload"]  # fmt: skip
+    assert WORKER not in host.files and TIMER in host.files
