@@ -588,7 +588,8 @@ def up_cmd(
     ] = None,
 ) -> None:
     """Run the stack here, without root or systemd: nginx on 127.0.0.1:PORT in
-    front of `deploykit serve` on a unix socket, logs followed; Ctrl-C stops both."""
+    front of `deploykit serve` on a unix socket, and each [processes.<name>]
+    command beside them (timers are not run), logs followed; Ctrl-C stops them all."""
     from deploykit.settings.load import PROJECT_FILE
     from deploykit.up import up
 

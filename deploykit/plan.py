@@ -22,7 +22,8 @@ install the new release folder (unless a kept folder holds that code), the
 ``before_switch`` hooks in it, the file writes, the switch of the ``current``
 link, the site link and service actions (the service restarts even when no file
 changed: it must run the new code), nginx, and last the ``after_switch`` hooks,
-once the new release passed the health gate.
+once the new release passed the health gate. Without code releases, a wheelhouse
+with new code is installed into ``app.venv`` first and restarts the same units.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class ReloadNginx:
 @dataclass(frozen=True)
 class CodeChange:
     """The code switch an apply makes: the ``current`` LINK to TARGET (release folder RELEASE),
-    installed from the wheelhouse first when INSTALL (else a kept folder holds that code)."""
+    installed from the wheelhouse first when INSTALL (else a kept folder holds that code).
+    Without code releases: no LINK, and TARGET is ``app.venv``, installed in place."""
 
     release: str
     version: str
@@ -103,8 +105,12 @@ class CodeChange:
 class InstallRelease:
     folder: str
     version: str
+    #: into app.venv itself (no deploy.code_releases), not a new release folder
+    in_place: bool = False
 
     def describe(self) -> str:
+        if self.in_place:
+            return f"install code {self.version} into {self.folder} (in place, from the wheelhouse)"
         return f"install code {self.version} into {self.folder} (a new venv, from the wheelhouse)"
 
 
@@ -147,14 +153,16 @@ def plan(bundle: Bundle, state: HostState, settings: Settings, code: CodeChange 
     changed = {w.path for w in writes}
     kinds = {f.kind for f in bundle if f.path in changed}
     before: list[Action] = []
-    if code is not None:
+    if code is not None and not code.link:  # into app.venv in place: no folder, no switch
+        before.append(InstallRelease(code.target, code.version, in_place=True))
+    elif code is not None:
         folder = f"{code.link.rsplit('/', 1)[0]}/{code.target}"
         before += [InstallRelease(folder, code.version)] if code.install else []
         before += [
             RunHook("before_switch", processes.shown(c)) for c in settings.deploy.hooks.before_switch if code.hooks
         ]
     actions: list[Action] = [*before, *writes]
-    if code is not None:
+    if code is not None and code.link:
         actions.append(SwitchRelease(code.link, code.target, code.version))
     site = settings.paths.nginx_site
     if state.site_link != site:

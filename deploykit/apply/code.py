@@ -5,6 +5,10 @@
     <app.working_dir>/releases/<id>/.deploykit-code  the code version (``build.code_version``)
     <app.working_dir>/current -> releases/<id>    what the units run
 
+Without ``deploy.code_releases`` a wheelhouse goes into ``app.venv`` in place
+(``in_place``), its version in ``<app.venv>/.deploykit-code``: the same plan
+(install, restart the service and processes) without a folder or a link.
+
 A release folder is made once and never changed; a switch is one atomic rename of
 the link (``Host.symlink``). A wheelhouse whose version matches a folder still on
 disk switches to that folder instead of installing again."""
@@ -80,6 +84,42 @@ class CodeReleases:
         found = next((f for f in reversed(self.folders()) if self.version(f) == wheelhouse.version), None)
         release = found or new_id
         return CodeChange(release, wheelhouse.version, self.link, f"{RELEASES}/{release}", install=found is None)
+
+    def in_place(self, wheelhouse: Wheelhouse) -> CodeChange | None:
+        """Without code releases: WHEELHOUSE goes into ``app.venv`` itself (saved aside for the
+        transaction's way back); None when that venv holds its code already."""
+        venv = self.settings.app.venv
+        facts = self.host.read(f"{venv}/{VERSION_FILE}")
+        if facts is not None and facts.content.decode(errors="replace").strip() == wheelhouse.version:
+            return None
+        return CodeChange("", wheelhouse.version, "", venv, install=True, hooks=False)
+
+    def planned(self, wheelhouse: Wheelhouse, new_id: str) -> CodeChange | None:
+        """The code change WHEELHOUSE makes: a release folder (``deploy.code_releases``) or the venv in place."""
+        return self.change_to(wheelhouse, new_id) if self.settings.deploy.code_releases else self.in_place(wheelhouse)
+
+    def install_in_place(
+        self, change: CodeChange, wheelhouse: Wheelhouse, update: Update = ignore, *, created: bool
+    ) -> str:
+        """pip-install WHEELHOUSE into the venv CHANGE names (made first when CREATED), then record its version;
+        UPDATE hears where it is, as with install."""
+        venv = change.target
+        # no --quiet: pip's "Processing <wheel>" lines are the install's progress
+        pip = [f"{venv}/bin/python3", "-m", "pip", "install", "--no-index", "--disable-pip-version-check"]
+        wheels = [f"{wheelhouse.path}/{name}" for name in wheelhouse.wheels]
+        if created:
+            update("making the venv")
+            result = self.host.run(["python3", "-m", "venv", venv], timeout=900)
+            if self.host.runs_commands:
+                _check(result, "python3 -m venv")
+        reading = PipInstall(update, len(wheels))
+        update("reading the wheels", 0, len(wheels))
+        argv = [*pip, "--find-links", wheelhouse.path, *wheels]
+        result = self.host.run_lines(argv, on_line=reading.line, timeout=900)
+        if self.host.runs_commands:
+            _check(result, "pip install")
+        self.host.write(f"{venv}/{VERSION_FILE}", f"{change.version}\n".encode(), mode=0o644)
+        return f"{len(wheels)} wheel(s) into {venv}" + ("" if self.host.runs_commands else " (recorded, not run)")
 
     def switch_back_to(self, release: str) -> CodeChange | None:
         """The switch a rollback makes to the kept folder RELEASE (None: it is live already)."""

@@ -2,7 +2,7 @@
 
 Order: lock → an interrupted apply's journal? restore it first → facts → plan
 (nothing to do: stop, say so) → confirm → journal → prepare (service user,
-directories, optional app install) → save the release (the files about to be
+directories) → install new app code (see below) → save the release (the files about to be
 replaced first) → check the new app (imports, lifespan, as the service) →
 write files atomically and link the site → validate on the host (``nginx
 -t``, ``systemd-analyze verify``) → ``daemon-reload``, enable,
@@ -15,7 +15,10 @@ With ``deploy.code_releases`` a code change adds (see plan.py for the order):
 install the new release folder first, check the app and run the
 ``before_switch`` hooks in it, switch ``current`` after the file writes, and run
 the ``after_switch`` hooks after the health gate; a failure anywhere switches the
-link back, restarts the old release and removes the new folder."""
+link back, restarts the old release and removes the new folder. Without code
+releases, new code (``--wheelhouse``, or its old name ``--install-app``) goes
+into ``app.venv`` in place by the same plan: the venv is copied aside first and
+put back by ``restore``; no hooks, no switch."""
 
 from __future__ import annotations
 
@@ -42,8 +45,7 @@ from deploykit.apply.restore import restore
 from deploykit.errors import ApplyFailed, DeployKitError
 from deploykit.facts import HostState, bundle_workers, gather, worker_groups
 from deploykit.host.base import CommandResult, Host
-from deploykit.pipprogress import PipInstall
-from deploykit.plan import CodeChange, LinkSite, Plan, ReloadNginx, RemoveFile, Systemctl, WriteFile, plan, restart
+from deploykit.plan import CodeChange, LinkSite, Plan, ReloadNginx, RemoveFile, Systemctl, WriteFile, plan
 from deploykit.render.bundle import Bundle, Kind
 from deploykit.render.nginx import render_site
 from deploykit.settings.layout import code_location, release_dir
@@ -67,7 +69,7 @@ class Deploy:
     settings: Settings
     bundle: Bundle
     source: str = "apply"
-    install_app: str | None = None  # a directory of wheels on the host
+    install_app: str | None = None  # the wheelhouse: a directory of wheels on the host
     health: bool = True
     #: prove the new app imports and starts (as the service) before touching the service
     check_app: bool = True
@@ -75,12 +77,11 @@ class Deploy:
     report: Report = field(default_factory=Report)
     #: what this apply has done so far (also on disk, for the next run when this one is killed)
     journal: Journal | None = None
-    code_changed: bool = False
     #: the release this apply records, once "save the release" has begun it
     release: Release | None = None
     #: rollback: the code release folder to switch back to (code releases only)
     code_target: str | None = None
-    #: the code switch this apply makes (code releases), decided when planning
+    #: the code change this apply makes (a release switch, or app.venv in place), decided when planning
     code: CodeChange | None = None
     release_id: str = ""
 
@@ -101,7 +102,7 @@ class Deploy:
             pending = plan(self.bundle, recovery.overlay(before) if recovery else before, self.settings, self.code)
             self.report.actions = [a.describe() for a in pending.actions]
             self.report.diff = list(pending.diff)
-            if not pending.changes and (self.install_app is None or self.settings.deploy.code_releases):
+            if not pending.changes:
                 return self.report
             if not confirm(pending):
                 raise DeployKitError("apply cancelled; nothing was changed", hint="Pass --yes to skip the question.")
@@ -113,26 +114,24 @@ class Deploy:
                     self.code = self._code_change()
                     pending = plan(self.bundle, before, self.settings, self.code)
                     self.report.actions = [a.describe() for a in pending.actions]
-                if pending.changes or (self.install_app is not None and not self.settings.deploy.code_releases):
+                if pending.changes:
                     self._transaction(before, pending, store)
         return self.report
 
     def _code_change(self) -> CodeChange | None:
-        """The code switch: to the rollback's folder, to the wheelhouse's code, or none."""
-        if not self.settings.deploy.code_releases:
-            return None
+        """The code change: to the rollback's folder, to the wheelhouse's code, or none."""
         code = CodeReleases(self.host, self.settings)
         if self.code_target is not None:
             return code.switch_back_to(self.code_target)
         if self.install_app is None:
-            if code.live() is None and self.host.runs_commands:
+            if self.settings.deploy.code_releases and code.live() is None and self.host.runs_commands:
                 raise DeployKitError(
                     "deploy.code_releases is on but no code release is in place yet",
                     hint="Pass the app's wheelhouse (--wheelhouse DIR, made by `deploykit build`), "
                     "or set deploy.project so apply builds it.",
                 )
             return None
-        return code.change_to(read_wheelhouse(self.host, self.install_app), self.release_id)
+        return code.planned(read_wheelhouse(self.host, self.install_app), self.release_id)
 
     def _recover(self, recovery: Recovery, store: ReleaseStore) -> str:
         problems = recovery.undo(self.host, store)
@@ -149,6 +148,7 @@ class Deploy:
             facts = before.units.get(name)
             units.append(UnitBefore(name, facts.enabled if facts else None, facts.active if facts else None))
         code = CodeReleases(self.host, self.settings)
+        switches = self.code is not None and bool(self.code.link)
         self.journal = Journal(
             self.release_id,
             self.source,
@@ -157,22 +157,15 @@ class Deploy:
             site_link_before=before.site_link,
             units=tuple(units),
             prepared=Prepared(venv=self.settings.app.venv),
-            code_link=code.link if self.code is not None else "",
-            code_link_before=self.host.link_target(code.link) if self.code is not None else None,
+            code_link=code.link if switches else "",
+            code_link_before=self.host.link_target(code.link) if switches else None,
         )
         journals.write(self.host, self.state_dir, self.journal)  # before the first change
         try:
             self._step("prepare the host", self._prepare)
         except StepFailed as exc:
             self._undo(before, store, "prepare the host", exc)
-        pending = self._with_code_restart(pending, before)
-        if not pending.changes:
-            self._step("app packages", lambda: "already installed, no change")
-            self._cleanup_prepare()
-            journals.clear(self.host, self.state_dir)
-            return
         self.report.changed = True
-        self.report.actions = [a.describe() for a in pending.actions]
         for name, action in self._steps(pending, before, store):
             try:
                 self._step(name, partial(self._journaled, name, action))
@@ -202,7 +195,8 @@ class Deploy:
         code = self.code
         steps: list[tuple[str, Callable[[], str]]] = []
         if code is not None and code.install:
-            steps.append(("install the release", lambda: self._install_release(code)))
+            name = "install the release" if code.link else "install the app"
+            steps.append((name, lambda: self._install_release(code)))
         steps.append(("save the release", lambda: self._save_release(before, store)))
         if self.check_app and self._touches_service(pending):
             steps.append(("check the new app", lambda: self._check_app(store)))
@@ -213,7 +207,7 @@ class Deploy:
         if acme_of(self.settings) is not None and self.host.runs_commands:
             steps.append(("certificate", lambda: self._certificate(pending)))
         steps.append(("write files", lambda: self._write(pending)))
-        if code is not None:
+        if code is not None and code.link:
             steps.append(("switch the release", lambda: self._switch(code)))
         steps += [
             ("validate on the host", lambda: self._validate(pending)),
@@ -228,9 +222,23 @@ class Deploy:
     def _install_release(self, code: CodeChange) -> str:
         assert self.install_app is not None
         releases = CodeReleases(self.host, self.settings)
-        self._prepared(release_dir=release_dir(self.settings, code.release))  # write-ahead
         wheelhouse = read_wheelhouse(self.host, self.install_app)
+        if not code.link:
+            created = self._venv_aside(code.target)
+            return releases.install_in_place(code, wheelhouse, self.progress.update, created=created)
+        self._prepared(release_dir=release_dir(self.settings, code.release))  # write-ahead
         return releases.install(code, wheelhouse, self.progress.update)
+
+    def _venv_aside(self, venv: str) -> bool:
+        """Before new code goes into VENV in place: copy it aside for restore (True: there is none yet)."""
+        if self.host.read(f"{venv}/bin/python3") is None and self.host.link_target(f"{venv}/bin/python3") is None:
+            self._prepared(venv_created=True)  # write-ahead: a half-made venv is removed too
+            return True
+        saved = f"{venv}.deploykit-previous"
+        self.host.remove_tree(saved)
+        _check(self.host.run(["cp", "-a", venv, saved], timeout=300), "saving the venv")
+        self._prepared(venv_saved=saved)
+        return False
 
     def _switch(self, code: CodeChange) -> str:
         self._note(code_switched=True)  # write-ahead: restore puts the link back
@@ -277,7 +285,7 @@ class Deploy:
 
     def _code_record(self) -> tuple[str, str]:
         """The code release and version the new release runs ("" without code releases)."""
-        if self.code is not None:
+        if self.code is not None and self.code.link:
             return self.code.release, self.code.version
         code = CodeReleases(self.host, self.settings)
         live = code.live() if self.settings.deploy.code_releases else None
@@ -331,7 +339,7 @@ class Deploy:
 
     # prepare
     def _prepare(self) -> str:
-        done = [self._ensure_user(), *self._ensure_dirs(), self._install_app()]
+        done = [self._ensure_user(), *self._ensure_dirs()]
         return "; ".join(d for d in done if d) or "nothing to prepare"
 
     def _ensure_user(self) -> str:
@@ -366,46 +374,6 @@ class Deploy:
                 made.append(path)
                 self._prepared(dirs=(*self._journal().prepared.dirs, path))
         return [f"created {d}" for d in made]
-
-    def _install_app(self) -> str:
-        if self.install_app is None or self.settings.deploy.code_releases:
-            return ""  # code releases install into their own folder (_install_release)
-        venv = self.settings.app.venv
-        wheels = [f"{self.install_app}/{n}" for n in self.host.list_dir(self.install_app) if n.endswith(".whl")]
-        if not wheels:
-            raise StepFailed(f"no wheels in {self.install_app} on the host")
-        if self.host.read(f"{venv}/bin/python3") is None and self.host.link_target(f"{venv}/bin/python3") is None:
-            self._prepared(venv_created=True)  # write-ahead: a half-made venv is removed too
-            _check(self.host.run(["python3", "-m", "venv", venv], timeout=300), "python3 -m venv")
-            before = ""
-        else:
-            before = self.host.run([f"{venv}/bin/python3", "-m", "pip", "freeze"]).stdout
-            saved = f"{venv}.deploykit-previous"
-            self.host.remove_tree(saved)
-            _check(self.host.run(["cp", "-a", venv, saved], timeout=300), "saving the venv")
-            self._prepared(venv_saved=saved)
-        pip = [f"{venv}/bin/python3", "-m", "pip", "install", "--no-index", "--disable-pip-version-check"]
-        reading = PipInstall(self.progress.update, len(wheels))  # pip's "Processing <wheel>" lines: n of N
-        argv = [*pip, "--find-links", self.install_app, *wheels]
-        _check(self.host.run_lines(argv, on_line=reading.line, timeout=600), "pip install")
-        after = self.host.run([f"{venv}/bin/python3", "-m", "pip", "freeze"]).stdout
-        self.code_changed = before != after
-        return f"installed {len(wheels)} wheel(s) into {venv}" if before != after else "app packages unchanged"
-
-    def _with_code_restart(self, pending: Plan, before: HostState) -> Plan:
-        """New app code needs a restart of a running service the plan does not already (re)start."""
-        if not self.code_changed:
-            return pending
-        service = _unit_name(self.bundle, Kind.SERVICE_UNIT)
-        starts = any(isinstance(a, Systemctl) and a.unit == service for a in pending.actions)
-        extra: list[Systemctl] = []
-        if not starts and before.files.get(self.settings.paths.service_unit) is not None:
-            extra.append(Systemctl("restart", service))
-        acted = {a.unit for a in pending.actions if isinstance(a, Systemctl)}
-        for group in bundle_workers(self.bundle):  # a process runs the app's code too
-            if group.restarts_with_code and group.main not in acted and before.units.get(group.main) is not None:
-                extra += [a for a in restart(group) if isinstance(a, Systemctl)]
-        return Plan((*pending.actions, *extra), pending.diff) if extra else pending
 
     def _journal(self) -> Journal:
         assert self.journal is not None

@@ -60,13 +60,13 @@ def deploy_release(
 
 def plan_with_recovery(host: Host, bundle: Bundle, settings: Settings, wheelhouse: str | None = None) -> Plan:
     """What apply would do: an interrupted apply's undo first (shown), then the plan from the state after it
-    (with the code switch WHEELHOUSE makes, under code releases)."""
+    (with the code change WHEELHOUSE makes)."""
     store = ReleaseStore(host, settings.paths.state_dir)
     recovery = pending_recovery(host, store)
     state = gather(host, bundle, settings)
     code = None
-    if wheelhouse is not None and settings.deploy.code_releases:
-        code = CodeReleases(host, settings).change_to(read_wheelhouse(host, wheelhouse), "<new>")
+    if wheelhouse is not None:
+        code = CodeReleases(host, settings).planned(read_wheelhouse(host, wheelhouse), "<new>")
     return plan(bundle, recovery.overlay(state) if recovery is not None else state, settings, code)
 
 

@@ -44,8 +44,14 @@ def _service(
         what=what,
         marker=MARKER,
         exec_start=exec_line(processes.argv(command)),
-        timeout_stop_sec=settings.timeout_stop_sec,
-        **{"part_of": "", "oneshot": False, "wanted_by": "", "environment": environment(settings), **extra},
+        **{
+            "part_of": "",
+            "oneshot": False,
+            "wanted_by": "",
+            "environment": environment(settings),
+            "timeout_stop_sec": settings.timeout_stop_sec,
+            **extra,
+        },  # fmt: skip
     )
     return RenderedFile(path=f"{processes.unit_dir(settings)}/{file}", kind=kind, content=content)
 
@@ -57,22 +63,25 @@ def render_processes(settings: Settings) -> list[RenderedFile]:
     files = []
     for name, process in settings.processes.items():
         group = units[f"processes.{name}"]
+        stop = {"timeout_stop_sec": process.stop_timeout} if process.stop_timeout is not None else {}
         if process.instances == 1:
             description = f"deploykit app {app}: process {name}"
             files.append(_service(settings, group.main, Kind.PROCESS_UNIT, f"process {name}", process.command,
-                                  description=description, wanted_by="multi-user.target"))  # fmt: skip
+                                  description=description, wanted_by="multi-user.target", **stop))  # fmt: skip
             continue
         template = f"{group.stem}@.service"
         files.append(_service(settings, template, Kind.PROCESS_UNIT, f"process {name} (one instance)",
                               process.command, description=f"deploykit app {app}: process {name}, instance %i",
-                              part_of=group.main, environment=environment(settings, instance=True)))  # fmt: skip
+                              part_of=group.main, environment=environment(settings, instance=True),
+                              **stop))  # fmt: skip
         target = render_template("process_target.j2", app=app, name=name, marker=MARKER, instances=group.services)
         files.append(RenderedFile(f"{processes.unit_dir(settings)}/{group.main}", Kind.PROCESS_UNIT, target))
     for name, timer in settings.timers.items():
         group = units[f"timers.{name}"]
         service = group.services[0]
         files.append(_service(settings, service, Kind.TIMER_UNIT, f"timer {name}", timer.command,
-                              description=f"deploykit app {app}: timer {name} (its job)", oneshot=True))  # fmt: skip
+                              description=f"deploykit app {app}: timer {name} (its job)", oneshot=True,
+                              timeout_start_sec=timer.timeout))  # fmt: skip
         content = render_template(
             "timer.j2", app=app, name=name, marker=MARKER, on_calendar=timer.on_calendar, service=service
         )

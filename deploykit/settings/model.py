@@ -18,7 +18,7 @@ from deploykit.remote.target import parse_ssh
 from deploykit.settings import processes, serving
 from deploykit.settings.acme import AcmeSettings, http01_refusal
 from deploykit.settings.base import Model, conflict
-from deploykit.settings.processes import ProcessSettings, TimerSettings, UnitWord
+from deploykit.settings.processes import ProcessSettings, TimerSettings, UnitWord, without_disabled
 from deploykit.settings.server import ServerSettings
 from deploykit.settings.syntax import CHECKS, control_character
 from deploykit.settings.types import (
@@ -461,6 +461,9 @@ class Settings(Model):
     timers: dict[UnitWord, TimerSettings] = Field(
         default_factory=dict, description="commands run on a calendar: <app>-<name>.timer and its oneshot service"
     )
+
+    #: `[processes.<name>] enabled = false` (or a timer's) leaves out what a profile defines
+    _turned_off = field_validator("processes", "timers", mode="before")(without_disabled)
 
     @model_validator(mode="before")
     @classmethod

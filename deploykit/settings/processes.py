@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, field_validator, model_validator
 
 from deploykit.settings.base import Model
 from deploykit.settings.syntax import no_control
@@ -174,18 +175,57 @@ def _command(value: str | tuple[str, ...]) -> str | tuple[str, ...]:
     return value
 
 
+def _turned_off(kind: str) -> Callable[[Any], Any]:
+    """``enabled = false`` with no command: nothing (no profile, no earlier source) defines that name."""
+
+    def check(data: Any) -> Any:
+        if isinstance(data, dict) and data.get("enabled") is False and "command" not in data:
+            raise ValueError(
+                f"enabled = false turns off a {kind} that a profile or deploykit.toml defines, "
+                f"but none defines this one (check the name)"
+            )
+        return data
+
+    return check
+
+
+ENABLED = "false: leave out a {} a profile defines (apply stops and removes its units)"
+
+
 class ProcessSettings(Model):
     command: Command = Field(description="a shell line, or an argv list; the venv's bin is first on PATH")
     instances: int = Field(default=1, ge=1, le=64, description="more than 1: <app>-<name>@1..N.service")
+    enabled: StrictBool = Field(default=True, description=ENABLED.format("process"))
+    stop_timeout: int | None = Field(
+        default=None, ge=1, le=86400, description="TimeoutStopSec= (seconds); default: the app's stop timeout"
+    )
 
     _not_empty = field_validator("command")(_command)
+    _defined = model_validator(mode="before")(_turned_off("process"))
 
 
 class TimerSettings(Model):
     command: Command = Field(description="a shell line, or an argv list; run as a oneshot service")
     on_calendar: CalendarSpec = Field(description="OnCalendar= (systemd.time(7)), e.g. daily or *-*-* 03:00")
+    timeout: int = Field(
+        default=3600, ge=1, le=7 * 86400, description="seconds a run may take (TimeoutStartSec=): then it is killed"
+    )
+    enabled: StrictBool = Field(default=True, description=ENABLED.format("timer"))
 
     _not_empty = field_validator("command")(_command)
+    _defined = model_validator(mode="before")(_turned_off("timer"))
+
+
+def without_disabled(value: Any) -> Any:
+    """The [processes] or [timers] table less the entries turned off (``enabled = false``) over a
+    definition; one with no definition stays, for ``_turned_off`` to refuse by its name."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        name: entry
+        for name, entry in value.items()
+        if not (isinstance(entry, dict) and entry.get("enabled") is False and "command" in entry)
+    }
 
 
 def shown(command: str | tuple[str, ...]) -> str:

@@ -13,14 +13,17 @@ cannot work on a developer's machine:
 - the app runs from the project folder (the folder holding deploykit.toml),
   always with `deploykit serve` on the unix socket, trusting proxy headers
   from that socket only;
-- each static location is served from the project (see ``static_folder``).
+- each static location is served from the project (see ``static_folder``);
+- each ``[processes.<name>]`` runs its command (each instance) from the project
+  folder with the app's environment (``local_processes``); timers are not run,
+  and `up` says so (``timers_notice``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -30,6 +33,7 @@ from pydantic import ValidationError
 from deploykit.errors import UpError
 from deploykit.render.jinja import render_template
 from deploykit.render.systemd import exec_start
+from deploykit.settings import processes
 from deploykit.settings.model import Settings, StaticLocation
 
 LOOPBACK = "127.0.0.1"
@@ -79,9 +83,50 @@ class Layout:
     def server_log(self) -> Path:
         return self.run_dir / "serve.log"
 
-    def logs(self) -> list[tuple[str, Path]]:
-        """The logs `up` follows, each with the label its lines are shown with."""
-        return [("serve", self.server_log), ("access", self.access_log), ("nginx", self.error_log)]
+    def process_log(self, label: str) -> Path:
+        return self.run_dir / f"process-{label}.log"
+
+    def logs(self, processes: Sequence[str] = ()) -> list[tuple[str, Path]]:
+        """The logs `up` follows, each with the label its lines are shown with (PROCESSES: their labels)."""
+        found = [("serve", self.server_log), ("access", self.access_log), ("nginx", self.error_log)]
+        return found + [(label, self.process_log(label)) for label in processes]
+
+
+@dataclass(frozen=True)
+class LocalProcess:
+    """One instance of a ``[processes.<name>]`` as `up` runs it: LABEL is ``name`` or ``name@i``."""
+
+    label: str
+    argv: list[str]
+    env: dict[str, str]
+    stop_timeout: int
+    cwd: str  # the project folder, as the app's
+
+
+def local_processes(local: Settings, base: Mapping[str, str], python: str = sys.executable) -> list[LocalProcess]:
+    """Each process's command, once per instance, as its unit runs it: the app's environment, the
+    Python's bin folder (the venv's) first on PATH, DEPLOYKIT_INSTANCE for an instance of several."""
+    env = server_env(local, base)
+    env["PATH"] = os.pathsep.join(p for p in (os.path.dirname(python), base.get("PATH", "")) if p)
+    found = []
+    for name, process in local.processes.items():
+        stop = process.stop_timeout or local.timeout_stop_sec
+        argv = processes.argv(process.command)
+        if process.instances == 1:
+            found.append(LocalProcess(name, argv, env, stop, local.app.working_dir))
+            continue
+        for i in range(1, process.instances + 1):
+            instance = {**env, "DEPLOYKIT_INSTANCE": str(i)}
+            found.append(LocalProcess(f"{name}@{i}", argv, instance, stop, local.app.working_dir))
+    return found
+
+
+def timers_notice(local: Settings) -> str | None:
+    """`up` does not run timers on their calendar: one line that says so, naming them."""
+    if not local.timers:
+        return None
+    names = ", ".join(f"{name} ({timer.on_calendar})" for name, timer in local.timers.items())
+    return f"timers are not run by deploykit up: {names}; run a job by hand when you need it"
 
 
 def static_folder(

@@ -1,11 +1,15 @@
 """The side-effecting half of `deploykit up`: write the run directory, start
 `deploykit serve` and nginx as plain processes, wait until a request passes
-through both, follow their logs, and stop both on Ctrl-C / SIGTERM / SIGHUP.
+through both, start each ``[processes.<name>]`` command, follow their logs, and
+stop them all on Ctrl-C / SIGTERM / SIGHUP.
 
 Each child runs in its own process group, so the terminal's Ctrl-C reaches
-only `deploykit up`, which then stops them in order: nginx first (QUIT: it
-stops accepting and finishes what is in flight), then the server (TERM: its
-graceful shutdown). A second Ctrl-C kills whatever is left at once.
+only `deploykit up`, which then stops them in order: the processes (TERM,
+each with its stop timeout), nginx (QUIT: it stops accepting and finishes what
+is in flight), then the server (TERM: its graceful shutdown). A second Ctrl-C
+kills whatever is left at once. A process that exits with an error is started
+again after ``systemd.restart_sec`` (as its unit would be, Restart=on-failure);
+the server or nginx exiting ends `up` with its last log lines.
 """
 
 from __future__ import annotations
@@ -30,8 +34,21 @@ from deploykit.check.tools import run as run_tool
 from deploykit.errors import PortInUse, ToolMissing, UpError
 from deploykit.render.nginx import render_site
 from deploykit.settings.model import Settings
+from deploykit.settings.processes import shown
 from deploykit.up.follow import Follower, last_lines
-from deploykit.up.local import LOOPBACK, Layout, localize, nginx_argv, nginx_conf, server_argv, server_env, url
+from deploykit.up.local import (
+    LOOPBACK,
+    Layout,
+    LocalProcess,
+    local_processes,
+    localize,
+    nginx_argv,
+    nginx_conf,
+    server_argv,
+    server_env,
+    timers_notice,
+    url,
+)
 
 RUN_DIR_NAME = ".deploykit-up"
 READY_TIMEOUT = 30.0
@@ -47,6 +64,9 @@ class Child:
     stop_signal: signal.Signals
     stop_timeout: float
     logs: tuple[Path, ...]
+    #: a [processes.<name>] instance: started again when it fails, not the end of `up`
+    process: LocalProcess | None = None
+    restart_at: float | None = None
 
     def exited(self) -> int | None:
         return self.proc.poll()
@@ -97,18 +117,20 @@ def _run(local: Settings, layout: Layout, nginx: str, port: int, stop: StopReque
     console.info(f"starting deploykit serve and nginx for {local.app.name} (files and logs in {layout.run_dir})")
     children: list[Child] = []
     follower: Follower | None = None  # logs are shown from their start once both are ready
+    workers = local_processes(local, os.environ)
     try:
         if _start_both(children, local, layout, nginx, port, stop):
+            children += [_start_process(w, layout) for w in workers]
             console.up_ready(url(port), _notes(local, layout))
-            follower = Follower.of(layout.logs())
-            _follow(children, follower, stop)
+            follower = Follower.of(layout.logs([w.label for w in workers]))
+            _follow(children, follower, stop, local.systemd.restart_sec)
     finally:
         _stop_all(children, stop)
         if children and not _answers(layout.socket):
             layout.socket.unlink(missing_ok=True)
         if follower is not None:
             console.log_lines(follower.new_lines(final=True))
-    console.info("stopped: nginx and deploykit serve have exited")
+    console.info("stopped: " + ("the processes, " if workers else "") + "nginx and deploykit serve have exited")
 
 
 def _start_both(
@@ -183,6 +205,14 @@ def _start_nginx(nginx: str, layout: Layout) -> Child:
     return Child("nginx", proc, signal.SIGQUIT, NGINX_STOP_TIMEOUT, (layout.error_log, layout.nginx_stderr))
 
 
+def _start_process(process: LocalProcess, layout: Layout) -> Child:
+    log = layout.process_log(process.label)
+    with contextlib.suppress(FileNotFoundError):
+        log.unlink()  # this run's output only
+    proc = _spawn(process.argv, log, cwd=process.cwd, env=process.env)
+    return Child(f"process {process.label}", proc, signal.SIGTERM, process.stop_timeout, (log,), process)
+
+
 def _spawn(argv: list[str], log: Path, *, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     try:
         with log.open("ab") as out:
@@ -235,18 +265,37 @@ def probe(port: int) -> int | None:
         conn.close()
 
 
-def _follow(children: list[Child], follower: Follower, stop: StopRequests) -> None:
+def _follow(children: list[Child], follower: Follower, stop: StopRequests, restart_sec: float) -> None:
     while not stop.count:
         console.log_lines(follower.new_lines())
         _raise_if_exited(children)
+        _restart_processes(children, restart_sec)
         time.sleep(POLL)
 
 
 def _raise_if_exited(children: list[Child]) -> None:
     for child in children:
         code = child.exited()
-        if code is not None:
+        if code is not None and child.process is None:
             raise child.died(code)
+
+
+def _restart_processes(children: list[Child], restart_sec: float) -> None:
+    """A process that failed starts again RESTART_SEC later (Restart=on-failure); one that exited 0 stays down."""
+    for index, child in enumerate(children):
+        code = child.exited()
+        if child.process is None or code is None or child.restart_at == float("inf"):
+            continue
+        if child.restart_at is None:
+            child.kill_group()  # what it started goes with it, as with its unit's cgroup
+            again = code != 0
+            child.restart_at = time.monotonic() + restart_sec if again else float("inf")
+            then = f"; starting it again in {restart_sec:g} s" if again else "; not started again (it succeeded)"
+            console.info(f"{child.name} exited with code {code}{then} (its log: {child.logs[0]})")
+        elif time.monotonic() >= child.restart_at:
+            log = child.logs[0]
+            proc = _spawn(child.process.argv, log, cwd=child.process.cwd, env=child.process.env)
+            children[index] = Child(child.name, proc, child.stop_signal, child.stop_timeout, child.logs, child.process)
 
 
 def _stop_all(children: list[Child], stop: StopRequests) -> None:
@@ -254,7 +303,8 @@ def _stop_all(children: list[Child], stop: StopRequests) -> None:
     Then each process group is killed, so no worker outlives `deploykit up`."""
     signalled = stop.count
     if children and signalled:
-        console.info("stopping: nginx (QUIT), then deploykit serve (TERM); Ctrl-C again kills both")
+        first = "the processes (TERM), " if any(c.process is not None for c in children) else ""
+        console.info(f"stopping: {first}nginx (QUIT), then deploykit serve (TERM); Ctrl-C again kills them all")
     for child in reversed(children):
         if child.exited() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -288,5 +338,9 @@ def _notes(local: Settings, layout: Layout) -> list[str]:
     notes = [f"nginx → unix:{layout.socket} → deploykit serve {local.app.module} (in {local.app.working_dir})"]
     notes += [f"static {s.url} → {s.path}" for s in local.nginx.static]
     notes += [f"websocket {w.url}" for w in local.nginx.websockets]
+    notes += [f"process {name}: {shown(p.command)}" + (f" ({p.instances} instances)" if p.instances > 1 else "")
+              for name, p in local.processes.items()]  # fmt: skip
+    notice = timers_notice(local)
+    notes += [notice] if notice else []
     notes.append(f"files and logs: {layout.run_dir}; Ctrl-C stops")
     return notes

@@ -190,26 +190,62 @@ def test_install_app_makes_the_venv_and_removes_it_when_apply_fails() -> None:
 
 
 def test_new_app_code_alone_restarts_the_running_service() -> None:
+    """--install-app (the old name of --wheelhouse) without code releases: the plan installs into
+    app.venv in place and restarts, as a code release's plan does (no second restart path)."""
     settings, host = settings_for(None), host_with()
     apply(host, settings)
     host.write("/srv/demo/.venv/bin/python3", b"", mode=0o755)
-    host.write("/mnt/wheels/app-2.0-py3-none-any.whl", b"", mode=0o644)
+    host.write("/mnt/wheels/app-2.0-py3-none-any.whl", b"v2", mode=0o644)
     host.answers.insert(0, (("/srv/demo/.venv/bin/python3", "-c"), CommandResult(0, HEALTHY)))
-    freezes = iter(["app==1.0\n", "app==2.0\n"])
-    host.hook = lambda argv: CommandResult(0, next(freezes)) if argv[-1] == "freeze" else None
     report = apply(host, settings, install_app="/mnt/wheels").report
-    assert report.changed and report.actions == ["systemctl restart demo.service"]
+    version = host.files["/srv/demo/.venv/.deploykit-code"].content.decode().strip()
+    assert report.changed and report.actions == [
+        f"install code {version} into /srv/demo/.venv (in place, from the wheelhouse)",
+        "systemctl restart demo.service",
+    ]
+    assert [s.name for s in report.steps][:2] == ["prepare the host", "install the app"]
     assert ["cp", "-a", "/srv/demo/.venv", "/srv/demo/.venv.deploykit-previous"] in host.commands
+    assert "/srv/demo/.venv.deploykit-previous" not in host.dirs  # removed once the apply succeeded
 
 
 def test_unchanged_app_code_is_no_change() -> None:
     settings, host = settings_for(None), host_with()
     apply(host, settings)
     host.write("/srv/demo/.venv/bin/python3", b"", mode=0o755)
-    host.write("/mnt/wheels/app-1.0-py3-none-any.whl", b"", mode=0o644)
-    host.hook = lambda argv: CommandResult(0, "app==1.0\n") if argv[-1] == "freeze" else None
+    host.write("/mnt/wheels/app-1.0-py3-none-any.whl", b"v1", mode=0o644)
+    host.answers.insert(0, (("/srv/demo/.venv/bin/python3", "-c"), CommandResult(0, HEALTHY)))
+    assert apply(host, settings, install_app="/mnt/wheels").report.changed
+    pips = len([c for c in host.commands if c[1:4] == ["-m", "pip", "install"]])
     report = apply(host, settings, install_app="/mnt/wheels").report
-    assert not report.changed and report.release is None
+    assert not report.changed and report.release is None and report.actions == []
+    assert len([c for c in host.commands if c[1:4] == ["-m", "pip", "install"]]) == pips  # pip is not run again
+
+
+def test_new_app_code_that_fails_its_health_gate_puts_the_previous_venv_back() -> None:
+    settings, host = settings_for(None), host_with()
+    apply(host, settings)
+    host.write("/srv/demo/.venv/bin/python3", b"", mode=0o755)
+    host.write("/srv/demo/.venv/.deploykit-code", b"old\n", mode=0o644)
+    host.dirs.add("/srv/demo")  # there before this apply: restore keeps it
+    host.write("/mnt/wheels/app-2.0-py3-none-any.whl", b"v2", mode=0o644)
+    host.answers.insert(0, (("/srv/demo/.venv/bin/python3", "-c"), CommandResult(0, HEALTHY)))
+    sick = iter([CommandResult(0, HEALTHY.replace("200", "502"))])  # the new code's probe only
+
+    def shell(argv: list[str]) -> CommandResult | None:  # cp -a and mv on the in-memory files
+        if argv[:1] in (["cp"], ["mv"]):
+            source, target = argv[-2:]
+            for path in [p for p in host.files if p.startswith(f"{source}/")]:
+                file = host.files[path] if argv[0] == "cp" else host.files.pop(path)
+                host.files[target + path[len(source) :]] = file
+            return CommandResult(0)
+        return next(sick, None) if argv[1:2] == ["-c"] and "python3" in argv[0] else None
+
+    host.hook = shell
+    with pytest.raises(ApplyFailed, match="health failed") as caught:
+        apply(host, settings, install_app="/mnt/wheels")
+    assert caught.value.restored
+    assert ["mv", "/srv/demo/.venv.deploykit-previous", "/srv/demo/.venv"] in host.commands
+    assert host.files["/srv/demo/.venv/.deploykit-code"].content == b"old\n"
 
 
 def test_rollback_goes_to_the_previous_release_and_to_a_named_one() -> None:

@@ -12,6 +12,7 @@ from deploykit.apply.run import deploy_release, deploy_settings
 from deploykit.errors import ApplyFailed
 from deploykit.host.base import CommandResult
 from deploykit.host.fake import FakeHost
+from deploykit.settings.load import load
 from tests.apply.test_engine import HEALTHY, STATE, apply, failing, host_with
 from tests.apply.test_interrupted import Killed, dying_host, etc
 from tests.conftest import settings_for
@@ -81,10 +82,9 @@ def test_new_app_code_restarts_the_processes_too() -> None:
     host.write("/srv/demo/.venv/bin/python3", b"", mode=0o755)
     host.write("/mnt/wheels/app-2.0-py3-none-any.whl", b"", mode=0o644)
     host.answers.insert(0, (("/srv/demo/.venv/bin/python3", "-c"), CommandResult(0, HEALTHY)))
-    freezes = iter(["app==1.0\n", "app==2.0\n"])
-    host.hook = lambda argv: CommandResult(0, next(freezes)) if argv[-1] == "freeze" else None
     report = apply(host, CELERY, install_app="/mnt/wheels").report
-    assert report.actions == ["systemctl restart demo.service", "systemctl restart demo-worker.service"]
+    assert report.actions[1:] == ["systemctl restart demo.service", "systemctl restart demo-worker.service"]
+    assert report.actions[0].startswith("install code ")
 
 
 def test_rollback_brings_a_deleted_process_back() -> None:
@@ -125,3 +125,15 @@ def test_a_killed_apply_that_was_removing_a_process_is_undone_at_every_step() ->
         # and the next run removes it, to the end
         deploy_settings(NO_WORKER, host).run()
         assert WORKER not in host.files and states(host, "demo-worker.service") == [(False, False)], kill_at
+
+
+def test_a_profiles_worker_turned_off_is_stopped_and_removed_like_a_deleted_one() -> None:
+    profile = load(profile="celery", environ={}, overrides=("app.name=demo",)).settings
+    off = load(profile="celery", environ={}, overrides=("app.name=demo", "processes.worker.enabled=false")).settings
+    host = host_with()
+    apply(host, profile)
+    assert states(host, "demo-worker.service") == [(True, True)]
+    report = apply(host, off).report
+    assert report.actions == ["systemctl disable --now demo-worker.service", f"remove {WORKER}",
+                              "systemctl daemon-reload"]  # fmt: skip
+    assert WORKER not in host.files and TIMER in host.files

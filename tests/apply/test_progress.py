@@ -77,7 +77,7 @@ def test_the_app_install_counts_the_wheels_and_health_waits_against_its_timeout(
     progress = Recorder()
     deploy = deploy_settings(settings, host, install_app="/mnt/wheels", progress=progress)
     deploy.run()
-    prepare = progress.during("prepare the host")
-    assert [u[1:3] for u in prepare if u[0] == "reading the wheels"] == [("1", "3"), ("2", "3"), ("3", "3")]
-    assert prepare[-1][0] == "installing 3 packages"
+    install = progress.during("install the app")  # in place: app.venv, no code releases
+    assert [u[1:3] for u in install if u[0] == "reading the wheels"] == [("0", "3"), ("1", "3"), ("2", "3"), ("3", "3")]
+    assert install[-1][0] == "installing 3 packages"
     assert progress.during("health") == [("waiting for an answer", "None", "45", "timed")]

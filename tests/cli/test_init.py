@@ -15,6 +15,7 @@ import pytest
 
 from deploykit.errors import SettingsError
 from deploykit.project import ask, piped, questions
+from deploykit.settings.load import shipped_profiles
 
 ROOT = Path(__file__).resolve().parents[2]
 INIT = [sys.executable, "-m", "deploykit", "init"]
@@ -41,15 +42,16 @@ def test_a_terminal_asks_again_after_an_invalid_answer(tmp_path: Path) -> None:
         "module": "app.main:app",
         "server_names": "shop.example www.shop.example",
     }
+    asked = f"Profile ({'/'.join(sorted(shipped_profiles()))})"  # every packaged profile, whatever ships
     assert [p.split(" [")[0] for p in prompts] == [
-        "Profile (celery/django/fastapi/tls/websocket)",
-        "Profile (celery/django/fastapi/tls/websocket)",
+        asked,
+        asked,
         "App name",
         "App name",
         "ASGI app (module:attr)",
         "Server names (space-separated)",
     ]
-    assert problems[0].startswith("Profile (celery/django/fastapi/tls/websocket): 'nope': profile 'nope' not found")
+    assert problems[0].startswith(f"{asked}: 'nope': profile 'nope' not found")
     assert problems[1].startswith("App name: 'My Shop': must be 2-32 lowercase letters")
 
 

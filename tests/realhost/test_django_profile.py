@@ -10,7 +10,8 @@ into wheelhouses and deployed by ``apply --wheelhouse``.
 3. ``rollback`` under load: v1's code serves again, no request fails;
 4. v2 again switches to its kept folder (nothing installed), then v3, whose
    migration fails: nothing is switched, v2 keeps serving, apply exits 1 with the
-   migration's error, and v3's folder is gone;
+   migration's error, and v3's folder is gone; a hook that hangs is killed at
+   deploy.hooks.timeout, nothing is switched; hook output is in the journal too;
 5. a deploy with keep_releases=1 prunes the old releases and their code folders.
 
 Its own container (not the session's): the point is a fresh host, and a second
@@ -26,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +191,10 @@ def test_v2_deploys_under_load_after_its_migration(shop: Shop) -> None:
     status, body = shop.get("/items")
     assert status == 200 and json.loads(body)["items"] >= 1, body  # the table the migration made
     assert shop.live() == f"releases/{report['release']}"
+    # the hook's output is in the host's journal as well as in apply's output
+    journal = shop.box.run(["journalctl", "-t", "shop-hook", "--no-pager", "-o", "short-iso"]).stdout
+    (shop.stage / "hook-journal.out").write_text(journal)  # real output, for the docs
+    assert "Applying shop.0001_initial... OK" in journal, journal
 
 
 def test_rollback_under_load_puts_v1_code_and_config_back(shop: Shop) -> None:
@@ -226,6 +232,22 @@ def test_v2_again_reuses_its_folder_then_a_failing_migration_switches_nothing(sh
     assert shop.live() == f"releases/{v2}" and shop.version() == "2"
     assert shop.get("/items")[0] == 200
     assert shop.folders() == before  # v3's folder was removed
+
+
+def test_a_hook_that_hangs_is_killed_at_its_timeout_and_nothing_is_switched(shop: Shop) -> None:
+    v2 = shop.report("v2")["release"]
+    hang = 'deploy.hooks.before_switch=["echo hook-hangs-now; sleep 600"]'
+    started = time.monotonic()
+    failed = shop.apply("hang", "--wheelhouse", "/mnt/stage/wh1", "--set", hang, "--set", "deploy.hooks.timeout=3")
+    took = time.monotonic() - started
+    text = failed.stdout + failed.stderr
+    assert failed.returncode == 1, text
+    assert "failed: killed after 3s (deploy.hooks.timeout): hook-hangs-now" in text, text
+    assert took < 60, took  # not the 600 s the hook asked for
+    assert shop.live() == f"releases/{v2}" and shop.version() == "2"  # the old release keeps serving
+    journal = shop.box.run(["journalctl", "-t", "shop-hook", "--no-pager", "-o", "cat"]).stdout
+    assert "hook-hangs-now" in journal, journal
+    assert shop.box.run(["pgrep", "-f", "sleep 600"], check=False).returncode == 1  # nothing left running
 
 
 def test_old_releases_and_their_code_folders_are_pruned(shop: Shop) -> None:

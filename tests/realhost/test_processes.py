@@ -1,7 +1,8 @@
 """Worker processes and a timer on the real systemd host, beside the deployed app: `apply`
 installs and starts them with the app's identity, env file, venv and sandbox; `status` and
 `logs` show them; the timer's job runs; an env change restarts the process; and deleting
-them from the settings stops, disables and removes their units. The module ends with the
+them from the settings (or turning one off: enabled = false) stops, disables and removes
+their units. The module ends with the
 host as the other real-host tests expect it (the example's settings applied again)."""
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def test_status_shows_the_processes_and_the_waiting_timer(deployed: Deployed, wi
 def test_the_timer_fires_and_its_output_is_in_the_logs(deployed: Deployed, with_processes: dict[str, Any]) -> None:
     timer = deployed.box.run(["systemctl", "show", "demo-stamp.timer", "-p", "Persistent", "-p", "TimersCalendar"])
     assert "Persistent=yes" in timer.stdout and "04:00:00" in timer.stdout
+    job = deployed.box.run(["systemctl", "show", "demo-stamp.service", "-p", "TimeoutStartUSec", "--value"])
+    assert job.stdout.strip() == "1h"  # timers.<name>.timeout's default: a hung job is killed
     deployed.box.run(["systemctl", "start", "demo-stamp.service"])  # what the timer starts, now
     fired = logs(deployed, WITH, "stamp fired")
     assert [(e["source"], e["message"]) for e in fired] == [
@@ -127,6 +130,20 @@ def test_an_env_change_restarts_the_processes(deployed: Deployed, with_processes
     assert logs(deployed, WITH, "ticker: second greeting")
 
 
+def test_turning_a_process_off_stops_and_removes_its_units_only(
+    deployed: Deployed, with_processes: dict[str, Any]
+) -> None:
+    """enabled = false: the way to leave out a process a profile defines (here on the file's own)."""
+    report = apply(deployed, WITH, "processes.ticker.enabled=false")
+    assert [a for a in report["actions"] if a.startswith(("systemctl disable", "remove"))] == [
+        "systemctl disable --now demo-ticker.service",
+        "remove /etc/systemd/system/demo-ticker.service",
+    ]
+    assert active(deployed, "demo-ticker.service") == "inactive"
+    assert not deployed.infra.file("/etc/systemd/system/demo-ticker.service").exists
+    assert [active(deployed, u) for u in UNITS if "ticker" not in u] == ["active"] * (len(UNITS) - 1)
+
+
 def test_deleting_them_from_the_settings_stops_and_removes_their_units(
     deployed: Deployed, with_processes: dict[str, Any]
 ) -> None:
@@ -135,13 +152,11 @@ def test_deleting_them_from_the_settings_stops_and_removes_their_units(
         "systemctl disable --now demo-py.target",
         "systemctl disable --now demo-stamp.timer",
         "systemctl stop demo-stamp.service",
-        "systemctl disable --now demo-ticker.service",
         "remove /etc/systemd/system/demo-py.target",
         "remove /etc/systemd/system/demo-py@.service",
         "remove /etc/systemd/system/demo-stamp.service",
         "remove /etc/systemd/system/demo-stamp.timer",
-        "remove /etc/systemd/system/demo-ticker.service",
-    ]
+    ]  # the ticker went in the step before
     assert [active(deployed, u) for u in UNITS] == ["inactive"] * len(UNITS)
     left = deployed.box.run(["sh", "-c", "ls /etc/systemd/system | grep '^demo-' || true"]).stdout
     assert left == ""

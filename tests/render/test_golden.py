@@ -32,7 +32,7 @@ VARIANTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
         "celery",
         ("processes.worker.instances=3", 'app.user="demo"', 'app.group="www-data"', 'systemd.hardening="standard"',
          'timers.nightly.on_calendar="Mon..Fri *-*-* 02:30"', 'processes.beat.command=["/usr/bin/env", "true"]',
-         'app.state_directories={ BEAT_DIR = "beat" }'),
+         'app.state_directories={ BEAT_DIR = "beat" }', "timers.nightly.timeout=600", "processes.beat.stop_timeout=45"),
     ),
     "tls-stapling-no-redirect": (
         "tls",

@@ -68,6 +68,12 @@ REFUSED = [
     ('[timers.nightly]\ncommand = "x"\n', "timers.nightly.on_calendar: required, but no source sets it"),
     ('[timers.nightly]\non_calendar = "daily"\n', "timers.nightly.command: required, but no source sets it"),
     ('[timers.nightly]\ncommand = 1.5\non_calendar = "daily"\n', "timers.nightly.command = 1.5: must be a string"),
+    # enabled = false turns off what a profile (or an earlier source) defines; a name nothing defines is refused
+    ("[processes.wroker]\nenabled = false\n", "processes.wroker: enabled = false turns off a process that a profile"),
+    ("[timers.nightly]\nenabled = false\n", "timers.nightly: enabled = false turns off a timer that a profile"),
+    (f'{WORKER}enabled = "no"\n', "processes.worker.enabled = 'no': Input should be a valid boolean"),
+    (f'{NIGHTLY}on_calendar = "daily"\ntimeout = 0\n', "timers.nightly.timeout = 0: Input should be greater"),
+    (f"{WORKER}stop_timeout = 0\n", "processes.worker.stop_timeout = 0: Input should be greater than or equal to 1"),
 ]  # fmt: skip
 
 
@@ -164,3 +170,21 @@ def test_the_calendar_screen_agrees_with_systemd(spec: str) -> None:
 def test_what_only_systemd_can_refuse_passes_the_screen(spec: str) -> None:
     assert calendar_spec(spec) == spec
     assert not systemd_accepts(spec)
+
+
+def test_a_profiles_process_or_timer_is_turned_off_by_enabled_false(tmp_path: Path) -> None:
+    (tmp_path / "off").mkdir()
+    project = tmp_path / "off" / "deploykit.toml"
+    project.write_text(GOOD + "[processes.worker]\nenabled = false\n")
+    settings = load(profile="celery", project=project, environ={}).settings
+    assert list(settings.processes) == [] and list(settings.timers) == ["nightly"]
+    assert [g for g in processes.groups(settings)] == ["timers.nightly"]
+    off = load(profile="celery", environ={}, overrides=("app.name=demo", "timers.nightly.enabled=false")).settings
+    assert list(off.processes) == ["worker"] and list(off.timers) == []
+    again = load(profile="celery", environ={}, overrides=("app.name=demo", "processes.worker.enabled=true")).settings
+    assert list(again.processes) == ["worker"]
+
+
+def test_timeouts_default_to_an_hour_for_a_timers_run_and_the_apps_for_a_stop() -> None:
+    settings = load(profile="celery", environ={}, overrides=("app.name=demo",)).settings
+    assert settings.timers["nightly"].timeout == 3600 and settings.processes["worker"].stop_timeout is None

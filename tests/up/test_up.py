@@ -62,8 +62,8 @@ def _pump(stream: object, into: list[str], lines: queue.Queue[str] | None) -> No
 
 
 @contextlib.contextmanager
-def deploykit_up(run_dir: Path) -> Iterator[Up]:
-    argv = [sys.executable, "-m", "deploykit", "up", "-c", str(EXAMPLE), "--port", "0", "--dir", str(run_dir)]
+def deploykit_up(run_dir: Path, *extra: str) -> Iterator[Up]:
+    argv = [sys.executable, "-m", "deploykit", "up", "-c", str(EXAMPLE), "--port", "0", "--dir", str(run_dir), *extra]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     up = Up(proc, 0, run_dir)
     lines: queue.Queue[str] = queue.Queue()
@@ -240,3 +240,39 @@ def test_a_server_that_dies_at_start_up_is_reported_with_its_last_lines(open_tmp
     assert "could not import module 'app.missing'" in done.stderr
     assert f"hint: the full logs are in {open_tmp / 'run' / 'serve.log'}" in done.stderr
     assert "ready on" not in done.stdout
+
+
+FLAKY = "import os, sys; i = os.environ['DEPLOYKIT_INSTANCE']; print('flaky ran', i); sys.exit(3 if i == '1' else 0)"
+PROCESSES = (
+    # its environment is the app's, it runs from the project folder; exec: the sleep is the process
+    'processes.ticker.command="echo tick: $DEMO_GREETING in $PWD; exec sleep 1000"',
+    # instance 1 fails at once: started again after systemd.restart_sec, as its unit would be; 2 succeeds
+    "processes.flaky.command=" + json.dumps(["python", "-c", FLAKY]),
+    "processes.flaky.instances=2",
+    "systemd.restart_sec=1",
+    'timers.nightly.command="echo never"',
+    'timers.nightly.on_calendar="daily"',
+)
+
+
+def test_up_runs_each_process_beside_the_server_and_stops_it_with_the_stack(open_tmp: Path) -> None:
+    sets = [arg for value in PROCESSES for arg in ("--set", value)]
+    with deploykit_up(open_tmp / "run", *sets) as up:
+        wait_for(lambda: "tick: hello from deploykit in " in up.output(), 10, "the ticker's first line")
+        ticker = open_tmp / "run" / "process-ticker.log"
+        assert ticker.read_text() == f"tick: hello from deploykit in {EXAMPLE.parent}\n"
+        children = _children(up.proc.pid)
+        sleeping = [p for p in children if Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"sleep\0")]
+        assert len(sleeping) == 1, children
+        flaky = open_tmp / "run" / "process-flaky@1.log"
+        wait_for(lambda: flaky.read_text().count("flaky ran 1") >= 2, 15, "process flaky@1 started again")
+        assert up.get("/")[0] == 200  # the stack serves on
+        up.proc.send_signal(signal.SIGINT)
+        assert up.proc.wait(STOP_TIMEOUT) == 0, up.output()
+    assert _in_groups(set(children)) == [], "processes left behind"
+    out = up.output()
+    assert "process ticker: echo tick: $DEMO_GREETING in $PWD; exec sleep 1000" in out
+    assert "timers are not run by deploykit up: nightly (daily)" in out
+    assert "process flaky@2 exited with code 0; not started again (it succeeded)" in out
+    assert re.search(r"ticker │ tick: hello from deploykit", out), out
+    assert "stopped: the processes, nginx and deploykit serve have exited" in out
