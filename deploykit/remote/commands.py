@@ -7,6 +7,7 @@ Rules:
   ``--yes``: ``confirm`` raises when the answer is no (or nobody can answer);
 - an interactive apply without ``--yes`` shows the hosts' plans first, and
   stops there when none of them has anything to change;
+- ``logs --follow`` ends with Ctrl-C and exit 0, as it does on this machine;
 - apply ships app wheels when it has them: ``--wheelhouse`` (a folder here), or
   a wheelhouse built here from ``deploy.project`` under code releases (as a
   local apply builds it), so the host needs neither the project nor network.
@@ -122,4 +123,9 @@ class Remote:
         if follow and len(self.targets) > 1:
             raise UsageError("logs --follow works on one host at a time", hint="Give one --host.")
         args = ["--format", fmt, *(["--follow"] if follow else []), *(["--since", since] if since else [])]
-        return self.run("logs", [*args, *(["--lines", str(lines)] if lines is not None else [])])
+        try:
+            return self.run("logs", [*args, *(["--lines", str(lines)] if lines is not None else [])])
+        except KeyboardInterrupt:
+            if not follow:
+                raise
+            return 0  # Ctrl-C is how --follow ends, as on this machine (the host's side ends with the connection)

@@ -182,3 +182,13 @@ def test_the_cli_builds_deploy_project_beside_its_toml_and_ships_it(
     assert (hosts, command, args, files) == (["ssh://root@web1"], "apply", ["--yes", "--format", "table"],
                                              ["demo-1-py3-none-any.whl"])  # fmt: skip
     assert "building deploy.project src here" in capsys.readouterr().err
+
+
+def test_ctrl_c_ends_logs_follow_with_exit_0_and_anything_else_with_the_interrupt() -> None:
+    def interrupted(*args: object) -> int:
+        raise KeyboardInterrupt
+
+    remote = Remote([ONE], settings(), print, run_on=interrupted)
+    assert remote.logs(follow=True, since=None, lines=None, fmt="table") == 0
+    with pytest.raises(KeyboardInterrupt):
+        remote.logs(follow=False, since=None, lines=None, fmt="table")
