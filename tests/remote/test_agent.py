@@ -50,7 +50,7 @@ def test_a_quiet_command_ends_when_its_client_hangs_up() -> None:
     by itself, or a quiet `logs --follow` (and its journalctl and tail) would stay until the next line."""
     script = ("import signal, sys, time\nfrom deploykit.remote import agent\n"
               "signal.signal(signal.SIGHUP, agent._hang_up)\nagent.watch_client()\n"
-              "print('ready', flush=True)\ntry:\n    time.sleep(30)\nexcept SystemExit:\n"
+              "try:\n    print('ready', flush=True)\n    time.sleep(30)\nexcept SystemExit:\n"
               "    open(sys.argv[1], 'w').write('cleaned up')\n    raise\n")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         marker = Path(tmp) / "finally"
