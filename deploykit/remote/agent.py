@@ -237,14 +237,16 @@ def transact(app: str, command: str, args: list[str]) -> int:
             "--setenv=PYTHONUNBUFFERED=1", "--setenv=LANG=C.UTF-8", f"--setenv=DEPLOYKIT_REMOTE_STARTED={started}",
             "--", sys.executable, "-m", "deploykit.remote.agent", "execute", app, command, *args]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if done.returncode != 0 and "already loaded" in done.stderr:
+    for _ in range(3):
+        if done.returncode == 0 or "already loaded" not in done.stderr:
+            break
         # the last apply's unit is still loaded (not yet collected, or something of it lingers): it is not
-        # running (catch_up would have re-attached), so stop what is left of it, then start again once
-        state = _shown(app)
-        _say(f"{unit(app)} is still loaded ({state}); stopping what is left of it")
+        # running (catch_up would have re-attached), so stop what is left of it, then start again
+        _say(f"{unit(app)} is still loaded ({_shown(app)}); stopping what is left of it")
         subprocess.run(["systemctl", "stop", unit(app)], capture_output=True, check=False, timeout=120)
         subprocess.run(["systemctl", "reset-failed", unit(app)], capture_output=True, check=False)
         wait_unloaded(app)
+        time.sleep(1)
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         _say(f"could not start {unit(app)}: {done.stderr.strip()} ({_shown(app)})")
