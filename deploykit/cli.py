@@ -4,9 +4,9 @@ library function; `main()` is the one place errors become exit codes:
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from deploykit.apply import Deploy
     from deploykit.host.base import Host
     from deploykit.plan import Plan
-    from deploykit.remote.target import SshTarget
+    from deploykit.remote.commands import Remote
 
 app = typer.Typer(
     name="deploykit",
@@ -227,7 +227,7 @@ def plan_cmd(
     loaded = _settings(config, profile, sets)
     local, remote = _where(target, loaded, root)
     if remote:
-        raise typer.Exit(_remote(remote, loaded, "plan", []))
+        raise typer.Exit(remote.run("plan"))
     _show_plan(connect(root, local), loaded, wheelhouse)
 
 
@@ -269,16 +269,18 @@ def apply_cmd(
     loaded = _settings(config, profile, sets)
     local, remote = _where(target, loaded, root)
     if remote:
-        _apply_remote(
-            remote,
-            loaded,
-            yes=yes,
-            dry_run=dry_run,
-            fmt=fmt,
-            install_app=wheelhouse or install_app,
-            health=not no_health,
+        preview = not yes and sys.stdin.isatty()
+        raise typer.Exit(
+            remote.apply(
+                config=config,
+                preview=preview,
+                confirm=_confirm(yes),
+                dry_run=dry_run,
+                fmt=fmt,
+                wheelhouse=wheelhouse or install_app,
+                health=not no_health,
+            )
         )
-        return
     host = connect(root, local, create_root=create_root)
     if dry_run:
         _show_plan(host, loaded, wheelhouse or install_app)
@@ -333,9 +335,7 @@ def rollback(
     loaded = _settings(config, profile, sets)
     local, remote = _where(target, loaded, root)
     if remote:
-        _confirm_remote(remote, yes, "roll back")
-        args = ["--yes", "--format", fmt, *(["--to", to] if to else []), *(["--no-health"] if no_health else [])]
-        raise typer.Exit(_remote(remote, loaded, "rollback", args))
+        raise typer.Exit(remote.rollback(confirm=_confirm(yes), to=to, fmt=fmt, health=not no_health))
     deploy = deploy_release(
         loaded.settings, connect(root, local, create_root=False), to, health=not no_health, progress=_progress(fmt)
     )
@@ -359,7 +359,7 @@ def status(
     loaded = _settings(config, profile, sets)
     local, remote = _where(target, loaded)
     if remote:
-        raise typer.Exit(_remote(remote, loaded, "status", ["--format", fmt]))
+        raise typer.Exit(remote.run("status", ["--format", fmt]))
     report = gather_status(connect(None, local), loaded.settings)
     if fmt == "json":
         console.plain(report.to_json())
@@ -390,12 +390,7 @@ def logs(
     loaded = _settings(config, profile, sets)
     local, remote = _where(target, loaded)
     if remote:
-        if follow and len(remote) > 1:
-            raise UsageError("logs --follow works on one host at a time", hint="Give one --host.")
-        args = ["--format", fmt, *(["--follow"] if follow else []), *(["--since", since] if since else [])]
-        raise typer.Exit(
-            _remote(remote, loaded, "logs", [*args, *(["--lines", str(lines)] if lines is not None else [])])
-        )
+        raise typer.Exit(remote.logs(follow=follow, since=since, lines=lines, fmt=fmt))
     emit = console.log_entry if fmt == "table" else console.log_entry_json
     read_logs(connect(None, local), loaded.settings, emit, lines=lines, since=since, follow_new=follow)
 
@@ -418,7 +413,7 @@ def doctor(
     loaded = _settings(config, profile, sets)
     local, remote = _where(target, loaded, root)
     if remote:
-        raise typer.Exit(_remote(remote, loaded, "doctor", ["--format", fmt]))
+        raise typer.Exit(remote.run("doctor", ["--format", fmt]))
     report = diagnose(connect(root, local, create_root=False), loaded.settings)
     if fmt == "json":
         console.plain(to_json(report))
@@ -446,7 +441,7 @@ def renew(
         raise UsageError("nginx.tls.acme is not set: deploykit manages no certificate here")
     local, remote = _where(target, loaded)
     if remote:
-        raise typer.Exit(_remote(remote, loaded, "renew", ["--force"] if force else []))
+        raise typer.Exit(remote.run("renew", ["--force"] if force else []))
     with console.step("renewing the certificate"):
         outcome = renew_now(connect(None, local), loaded.settings, force=force)
     console.plain(outcome.detail)
@@ -467,11 +462,12 @@ def bootstrap(
     """Check systemd and Python on each ssh:// host, install nginx and python3-venv
     with apt when missing, and create deploykit's venv from the shipped wheels.
     Idempotent: says what it changed, or that nothing needed to."""
+    from deploykit.remote.commands import where
     from deploykit.remote.session import RemoteHost
     from deploykit.remote.session import bootstrap as prepare
 
     configured = _settings(config, profile, sets).settings.deploy.hosts if not target else []
-    _, remote = _where_hosts(target, configured)
+    _, remote = where(target, configured)
     if not remote:
         raise UsageError("bootstrap prepares ssh:// hosts", hint="Pass --host ssh://[user@]host[:port].")
     for host in [RemoteHost(each) for each in remote]:
@@ -482,58 +478,26 @@ def bootstrap(
             console.info(f"{host.target}: nothing to change (nginx, python3-venv and deploykit {host.facts.deploykit})")
 
 
-def _where(target: list[str] | None, loaded: Loaded, root: Path | None = None) -> tuple[str | None, list[SshTarget]]:
-    return _where_hosts(target, loaded.settings.deploy.hosts, root)
+def _where(target: list[str] | None, loaded: Loaded, root: Path | None = None) -> tuple[str | None, Remote | None]:
+    """This machine, a --root tree or a container (``connect`` takes the first), or the ssh:// hosts."""
+    from deploykit.remote.commands import Remote, where
+
+    local, targets = where(target, loaded.settings.deploy.hosts, root)
+    return local, Remote(targets, loaded.settings, console.info) if targets else None
 
 
-def _where_hosts(
-    target: list[str] | None, configured: list[str], root: Path | None = None
-) -> tuple[str | None, list[SshTarget]]:
-    from deploykit.remote.target import choose
+def _confirm(yes: bool) -> Callable[[str], None]:
+    """Ask before changing the host (unless --yes); raise when the answer is no, or nobody can answer."""
 
-    return choose(target, os.environ, configured, root_given=root is not None)
-
-
-def _remote(
-    remote: list[SshTarget], loaded: Loaded, command: str, args: list[str], app_wheels: Path | None = None
-) -> int:
-    from deploykit.remote.session import run_on
-
-    return run_on(remote, loaded.settings, command, args, app_wheels=app_wheels, say=console.info)
-
-
-def _confirm_remote(remote: list[SshTarget], yes: bool, what: str) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError("this would change the host; pass --yes when not running interactively")
-    if not console.confirm(f"{what.capitalize()} on {', '.join(map(str, remote))}?"):
-        raise typer.Abort
-
-
-def _apply_remote(
-    remote: list[SshTarget],
-    loaded: Loaded,
-    *,
-    yes: bool,
-    dry_run: bool,
-    fmt: str,
-    install_app: str | None,
-    health: bool,
-) -> None:
-    if dry_run:
-        raise typer.Exit(_remote(remote, loaded, "plan", []))
-    if not yes and sys.stdin.isatty():
-        if _remote(remote, loaded, "plan", []) == 0:
+    def confirm(question: str) -> None:
+        if yes:
             return
-    _confirm_remote(remote, yes, "apply these changes")
-    wheels = Path(install_app) if install_app else None
-    if wheels is not None and not wheels.is_dir():
-        raise UsageError(
-            f"--wheelhouse {install_app}: not a folder here", hint="Over SSH it names a local folder of wheels."
-        )
-    args = ["--yes", "--format", fmt, *([] if health else ["--no-health"])]
-    raise typer.Exit(_remote(remote, loaded, "apply", args, wheels))
+        if not sys.stdin.isatty():
+            raise UsageError("this would change the host; pass --yes when not running interactively")
+        if not console.confirm(question):
+            raise typer.Abort
+
+    return confirm
 
 
 def _exclusive(*options: tuple[str, bool]) -> None:

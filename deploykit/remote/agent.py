@@ -12,8 +12,15 @@ Verbs:
 - ``execute APP COMMAND ARGS...``: inside that unit, the command itself; it
   records ``outcome.json`` (exit code, end time) when done.
 - ``receive APP NAME``: a tar stream on stdin unpacked into ``RUNS/APP/NAME``.
+- ``resolve``: for the Ansible role, which has a project file on the host and
+  overrides rather than resolved settings: stdin holds ``{"config": PATH,
+  "set": ["section.field=VALUE", ...]}``; stdout gets ``{"app": NAME,
+  "settings": ...}``, the settings as ``run`` and ``transact`` read them on
+  stdin (so the overrides, secrets among them, never sit on a command line).
 
 Rules:
+- ``run`` ends when its client hangs up, even while its command is quiet
+  (``logs --follow``): it stops what the command started (``watch_client``);
 - every verb first re-attaches to an apply still running for APP (its output
   from the start, then its outcome), or reports how the last one ended when no
   client has seen that yet (``outcome.json`` ``seen``);
@@ -32,13 +39,14 @@ import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from deploykit.remote.layout import PYTHON, TRANSACTIONS, run_dir, unit
+from deploykit.remote.layout import TRANSACTIONS, run_dir, unit
 from deploykit.settings.syntax import CHECKS
 
 OUT, ERR, OUTCOME, SETTINGS = "output.log", "errors.log", "outcome.json", "settings.json"
@@ -123,6 +131,22 @@ def client_gone() -> bool:
     return any(events & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for _, events in poller.poll(0))
 
 
+def watch_client() -> None:
+    """End this process (as a hang-up does: SIGHUP, so finally blocks run) once the client is gone.
+    sshd closes a command's pipes but sends no signal, and ``logs --follow`` writes nothing while
+    the app is quiet: without this it, journalctl and tail would stay until the next log line."""
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)  # POLLERR / POLLHUP are always reported
+        while True:
+            if any(events & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for _, events in poller.poll()):
+                os.kill(os.getpid(), signal.SIGHUP)
+                return
+
+    threading.Thread(target=watch, name="deploykit-watch-client", daemon=True).start()
+
+
 def follow(app: str, folder: Path, *, from_start: bool = True) -> int:
     """Copy the running apply's output here until its outcome is recorded; its exit code."""
     out, err = sys.stdout.buffer, sys.stderr.buffer
@@ -187,6 +211,7 @@ def catch_up(app: str, folder: Path) -> int | None:
 def run(app: str, command: str, args: list[str]) -> int:
     folder = _private_dir(app)
     catch_up(app, folder)
+    watch_client()
     settings = folder / f"settings-{os.getpid()}.json"
     _write_private(settings, sys.stdin.buffer.read())
     try:
@@ -210,12 +235,28 @@ def transact(app: str, command: str, args: list[str]) -> int:
     argv = ["systemd-run", "--quiet", "--collect", f"--unit={unit(app)}", "--service-type=exec",
             f"--property=StandardOutput=append:{folder / OUT}", f"--property=StandardError=append:{folder / ERR}",
             "--setenv=PYTHONUNBUFFERED=1", "--setenv=LANG=C.UTF-8", f"--setenv=DEPLOYKIT_REMOTE_STARTED={started}",
-            "--", PYTHON, "-m", "deploykit.remote.agent", "execute", app, command, *args]  # fmt: skip
+            "--", sys.executable, "-m", "deploykit.remote.agent", "execute", app, command, *args]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    for _ in range(3):
+        if done.returncode == 0 or "already loaded" not in done.stderr:
+            break
+        # the last apply's unit is still loaded (not yet collected, or something of it lingers): it is not
+        # running (catch_up would have re-attached), so stop what is left of it, then start again
+        _say(f"{unit(app)} is still loaded ({_shown(app)}); stopping what is left of it")
+        subprocess.run(["systemctl", "stop", unit(app)], capture_output=True, check=False, timeout=120)
+        subprocess.run(["systemctl", "reset-failed", unit(app)], capture_output=True, check=False)
+        wait_unloaded(app)
+        time.sleep(1)
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        _say(f"could not start {unit(app)}: {done.stderr.strip()}")
+        _say(f"could not start {unit(app)}: {done.stderr.strip()} ({_shown(app)})")
         return 1
     return follow(app, folder)
+
+
+def _shown(app: str) -> str:
+    argv = ["systemctl", "show", "--property=LoadState,ActiveState,SubState,MainPID,ControlGroup", unit(app)]
+    return " ".join(subprocess.run(argv, capture_output=True, text=True, check=False).stdout.split())
 
 
 def execute(app: str, command: str, args: list[str]) -> int:
@@ -252,6 +293,28 @@ def receive(app: str, name: str) -> int:
     return 0
 
 
+def resolve() -> int:
+    """The settings a project file on this host and overrides resolve to (see the module's docstring)."""
+    from deploykit.errors import DeployKitError
+    from deploykit.remote.session import settings_payload
+    from deploykit.settings.load import load
+
+    try:
+        given = json.loads(sys.stdin.buffer.read())
+        config, overrides = Path(given["config"]), [str(item) for item in given.get("set", [])]
+    except (ValueError, KeyError, TypeError) as exc:
+        _say(f'resolve: stdin is not {{"config": PATH, "set": [...]}}: {exc}')
+        return 2
+    try:
+        settings = load(project=config, environ={}, overrides=overrides).settings
+    except DeployKitError as exc:
+        _say(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+        return exc.exit_code
+    payload = json.loads(settings_payload(settings))
+    sys.stdout.write(json.dumps({"app": settings.app.name, "settings": payload}, sort_keys=True) + "\n")
+    return 0
+
+
 def _hang_up(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # the client went away: finally blocks still clean up
 
@@ -259,9 +322,11 @@ def _hang_up(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGHUP, _hang_up)
     signal.signal(signal.SIGTERM, _hang_up)
-    if len(argv) < 2:
+    if len(argv) < 2 and argv != ["resolve"]:
         _say("usage: python -m deploykit.remote.agent VERB APP [ARGS...]")
         return 2
+    if argv == ["resolve"]:
+        return resolve()
     verb, app, rest = argv[0], argv[1], argv[2:]
     try:
         CHECKS["app name"](app)

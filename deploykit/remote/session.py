@@ -246,9 +246,9 @@ def run_on(
         remote_args = list(args)
         if app_wheels is not None:
             host.call(
-                layout.agent("receive", app, ["app_wheels"]), stdin=pack(app_wheels), what="shipping --install-app"
+                layout.agent("receive", app, ["app_wheels"]), stdin=pack(app_wheels), what="shipping the wheelhouse"
             )
-            remote_args += ["--install-app", f"{layout.run_dir(app)}/app_wheels"]
+            remote_args += ["--wheelhouse", f"{layout.run_dir(app)}/app_wheels"]
         verb = "transact" if transaction else "run"
         code = host.agent(verb, app, [command, *remote_args], payload)
         if code == 255:

@@ -4,10 +4,12 @@ containers that Ansible reaches the production way, over real SSH.
     python -m tests.realhost.fleet up STATE_DIR NAME...   boot one per NAME; print molecule's instance config
     python -m tests.realhost.fleet down STATE_DIR         stop them
 
-``up`` also stages what the role copies from the controller: the deploykit
-wheels (with every dependency, for an offline install) under
-``STATE_DIR/stage/wheels`` and the example app's files under
-``STATE_DIR/stage/app``. Each run makes its own SSH key; the containers are
+``up`` also stages what the role copies from the controller, as a project
+would keep it: the example app as a project (``STATE_DIR/stage/project``: its
+package, a pyproject.toml, and examples/deploykit.toml with code releases on),
+its wheelhouse made by ``deploykit build`` (the app, deploykit and every
+dependency, for an offline install) under ``STATE_DIR/stage/wheels``, and its
+static files under ``STATE_DIR/stage/static``. Each run makes its own SSH key; the containers are
 ephemeral copies of the cached rootfs, detached from this process, and
 named after its pid so concurrent sessions never collide.
 """
@@ -30,13 +32,41 @@ SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "U
                "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=2"]  # fmt: skip
 
 
+#: The example app as a package (``deploykit build`` makes its wheel; a code release installs it).
+PYPROJECT = """[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "demo"
+version = "1"
+dependencies = ["deploykit-asgi"]
+
+[tool.setuptools]
+packages = ["app"]
+"""
+
+
 def stage(target: Path) -> None:
-    """Wheels and app files, as a project would keep them on its controller."""
+    """The app's project, its wheelhouse and its static files, as a project would keep them on its controller."""
     shutil.rmtree(target, ignore_errors=True)
-    build_wheels(target / "wheels")
     app = ROOT / "examples" / "app"
-    shutil.copytree(app, target / "app" / "app", ignore=shutil.ignore_patterns("__pycache__", "static"))
-    shutil.copytree(app / "static", target / "app" / "static")
+    project = target / "project"
+    shutil.copytree(app, project / "app", ignore=shutil.ignore_patterns("__pycache__", "static"))
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    settings = (ROOT / "examples" / "deploykit.toml").read_text()
+    (project / "deploykit.toml").write_text(settings + "\n[deploy]\ncode_releases = true\n")
+    shutil.copytree(app / "static", target / "static")
+    # offline, as on a build machine with a package mirror: deploykit's wheels and setuptools (the build backend)
+    found = build_wheels(target / "found")
+    pip = [str(ROOT / ".venv/bin/python"), "-m", "pip", "download", "--quiet", "--only-binary", ":all:"]
+    subprocess.run([*pip, "--dest", str(found), "setuptools>=61"], check=True, capture_output=True)
+    env = {**os.environ, "PIP_FIND_LINKS": str(found), "PIP_NO_INDEX": "1"}
+    argv = [str(ROOT / ".venv/bin/deploykit"), "build", "-c", str(project / "deploykit.toml"), "--out",
+            str(target / "wheels")]  # fmt: skip
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"deploykit build of the demo failed: {done.stdout}{done.stderr}")
 
 
 def ssh_key(state: Path) -> Path:

@@ -5,7 +5,9 @@ checked). The hosts boot once for the module; the tests run in order:
 bootstrap + apply serving through nginx (and idempotent), the same facts over
 SSH as on the host, a hostile argument that stays one word, a killed client
 mid-apply, refusals (unknown key, wrong user, no systemd) that write nothing,
-and two hosts where the second fails its health gate."""
+two hosts where the second fails its health gate, then on host 1: code
+releases built here from deploy.project and a rollback of code and config,
+and `logs -f` following new lines until Ctrl-C, leaving nothing behind there."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.realhost.fleet import ssh_key, wait_for_ssh
+from tests.realhost.fleet import PYPROJECT, ssh_key, wait_for_ssh
 from tests.realhost.host import ROOT, Container, Veth, build_wheels, can_boot, ensure_rootfs
 
 pytestmark = pytest.mark.realhost
@@ -306,3 +308,104 @@ def test_two_hosts_stop_at_the_one_that_fails_its_health_gate(fleet: Fleet) -> N
     assert 'DEMO_GREETING="v2"' in one.env_file()
     assert two.greeting() == (200, "v1")  # host 2 rolled back to its release, and serves it
     assert 'DEMO_GREETING="v1"' in two.env_file()
+
+
+def code_project(fleet: Fleet, version: str) -> Path:
+    """``work/code``: the example app as a package in ``src`` (deploy.project), code releases on. Each
+    VERSION marks its greeting, and the app logs every request it serves (to its journal)."""
+    top = fleet.work / "code"
+    src = top / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(ROOT / "examples/app", src / "app", ignore=shutil.ignore_patterns("__pycache__", "static"))
+    (src / "pyproject.toml").write_text(PYPROJECT)
+    main = src / "app" / "main.py"
+    text = main.read_text()
+    greeting = 'os.environ.get("DEMO_GREETING", "hello")'
+    served = "async def _hello(scope: Scope, send: Send) -> None:\n"
+    assert greeting in text and served in text
+    text = text.replace(greeting, f'{greeting} + " [{version}]"')
+    main.write_text(text.replace(served, served + "    print(f\"served {scope['path']}\", flush=True)\n"))
+    settings = (ROOT / "examples/deploykit.toml").read_text()
+    (top / "deploykit.toml").write_text(f'{settings}\n[deploy]\ncode_releases = true\nproject = "src"\n')
+    return top / "deploykit.toml"
+
+
+def offline_build_env(fleet: Fleet) -> dict[str, str]:
+    """pip as on a build machine with a package mirror: deploykit's wheels and setuptools (the app's build
+    backend) from folders, no index."""
+    tools = fleet.work / "buildtools"
+    if not tools.is_dir():
+        pip = [str(ROOT / ".venv/bin/python"), "-m", "pip", "download", "--quiet", "--only-binary", ":all:"]
+        subprocess.run([*pip, "--dest", str(tools), "setuptools>=61"], check=True, capture_output=True)
+    return {**fleet.env, "PIP_FIND_LINKS": f"{fleet.work / 'wheels'} {tools}", "PIP_NO_INDEX": "1"}
+
+
+def test_apply_builds_deploy_project_here_and_rollback_restores_code_and_config(fleet: Fleet) -> None:
+    """`apply --host ssh://` with deploy.project builds the wheelhouse on this machine (the host has no
+    project and no network) and installs it as a code release there; `rollback --host ssh://` switches code
+    and config back together and the app serves the previous release."""
+    one = fleet.sites[0]
+    env = offline_build_env(fleet)
+    config = str(code_project(fleet, "v1").relative_to(fleet.work))
+    v1 = fleet.deploykit("apply", "-c", config, "--host", one.url, "--yes", "--set", 'app.env={DEMO_GREETING="c1"}',
+                         env=env)  # fmt: skip
+    assert v1.returncode == 0, v1.stderr
+    assert "building deploy.project src here" in v1.stderr
+    assert one.greeting() == (200, "c1 [v1]")
+    first = one.box.run(["readlink", "/srv/demo/current"]).stdout.strip()
+    assert first.startswith("releases/")
+
+    code_project(fleet, "v2")
+    v2 = fleet.deploykit("apply", "-c", config, "--host", one.url, "--yes", "--set", 'app.env={DEMO_GREETING="c2"}',
+                         env=env)  # fmt: skip
+    assert v2.returncode == 0, v2.stderr
+    assert one.greeting() == (200, "c2 [v2]")
+    second = one.box.run(["readlink", "/srv/demo/current"]).stdout.strip()
+    assert second != first
+
+    back = fleet.deploykit("rollback", "-c", config, "--host", one.url, "--yes", "--format", "json")
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout)["ok"] is True
+    assert one.greeting() == (200, "c1 [v1]")  # v1's code and v1's config, together
+    assert one.box.run(["readlink", "/srv/demo/current"]).stdout.strip() == first
+    assert 'DEMO_GREETING="c1"' in one.env_file()
+
+
+def test_logs_follow_over_ssh_streams_new_lines_and_ctrl_c_leaves_nothing_on_the_host(fleet: Fleet) -> None:
+    one = fleet.sites[0]
+    config = str(code_project(fleet, "v1").parent.relative_to(fleet.work) / "deploykit.toml")
+    follower = ["pgrep", "-f", "journalctl -u demo.service .*--follow"]
+    leftovers = ["pgrep", "-f", "deploykit.remote.agent run demo logs|journalctl -u demo.service|tail -F"]
+    assert one.box.run(leftovers, check=False).returncode == 1  # none before
+    client = subprocess.Popen([TOOL, "logs", "-f", "-n", "0", "-c", config, "--host", one.url], cwd=fleet.work,
+                              env=fleet.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while one.box.run(follower, check=False).returncode != 0:  # the host follows the journal now
+            assert time.monotonic() < deadline and client.poll() is None, client.stderr
+            time.sleep(0.2)
+        marker = f"/after-start-{os.getpid()}"
+        one.box.run(["curl", "-sS", "-o", "/dev/null", "-H", "Host: demo.localhost", f"http://127.0.0.1{marker}"])
+        assert client.stdout is not None
+        seen: list[str] = []
+        os.set_blocking(client.stdout.fileno(), False)
+        while not any(f"served {marker}" in line for line in seen):  # the app's own line, from its journal
+            assert time.monotonic() < deadline + 30, seen
+            seen += (client.stdout.readline() or "").splitlines()
+            time.sleep(0.05)
+        os.killpg(client.pid, signal.SIGINT)  # Ctrl-C in a terminal: deploykit and its ssh client
+        assert client.wait(20) == 0, client.stderr.read() if client.stderr else ""
+        assert client.stderr is not None and "Traceback" not in client.stderr.read()
+    finally:
+        if client.poll() is None:
+            os.killpg(client.pid, signal.SIGKILL)
+            client.wait()
+        for pipe in (client.stdout, client.stderr):
+            if pipe is not None:
+                pipe.close()
+    deadline = time.monotonic() + 20
+    while (left := one.box.run(leftovers, check=False)).returncode == 0:  # the agent, journalctl, tail: gone
+        assert time.monotonic() < deadline, one.box.run(["ps", "-eo", "pid,args"]).stdout
+        time.sleep(0.2)
+    assert left.stdout == ""

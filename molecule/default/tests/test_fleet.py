@@ -41,6 +41,24 @@ def test_the_stack_runs(host: Any) -> None:
     assert host.file("/etc/deploykit/deploykit.toml").mode == 0o600
 
 
+def test_the_app_runs_from_its_code_release_installed_by_apply(host: Any) -> None:
+    """apply --wheelhouse put the app's wheels into a release venv and switched `current` to it: the service
+    runs from there, never from app.venv, and the role keeps no stamp file of its own."""
+    current = host.file("/srv/demo/current")
+    assert current.is_symlink and current.linked_to.startswith("/srv/demo/releases/")
+    venv = f"{current.linked_to}/venv"
+    assert host.file(f"{venv}/bin/python3").exists
+    assert "ExecStart=/srv/demo/current/venv/bin/" in host.file("/etc/systemd/system/demo.service").content_string
+    pid = host.check_output("systemctl show -P MainPID demo.service")
+    assert host.check_output(f"tr '\\0' ' ' < /proc/{pid}/cmdline").startswith(f"{venv}/bin/python3 ")  # its release
+    assert not host.file("/srv/demo/.venv").exists
+    assert not host.file("/var/cache/deploykit/wheels.installed").exists
+    assert host.check_output("ls /srv/demo/releases").split() == [current.linked_to.rpartition("/")[2]]
+    # apply ran in the agent's transient unit, as `deploykit apply --host ssh://` runs it
+    outcome = json.loads(host.file("/var/lib/deploykit-remote/demo/outcome.json").content_string)
+    assert outcome["command"] in ("apply", "rollback") and outcome["seen"] is True
+
+
 def test_serves_the_first_release_through_nginx_on_the_host(host: Any) -> None:
     page = host.check_output("curl -sS --fail -H 'Host: demo.localhost' http://127.0.0.1/")
     assert json.loads(page)["greeting"] == GREETING
