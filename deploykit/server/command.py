@@ -50,10 +50,10 @@ class _Version(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
         import platform
 
-        import deploykit
+        from deploykit.version import version  # not the package root, which leads to render and check
 
         python = f"{platform.python_implementation()} {platform.python_version()}"
-        print(f"deploykit {deploykit.__version__} ({python}, {platform.system()})")
+        print(f"deploykit {version()} ({python}, {platform.system()})")
         parser.exit()
 
 

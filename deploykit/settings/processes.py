@@ -28,19 +28,16 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, field_validator, model_validator
 
 from deploykit.settings.base import Model
 from deploykit.settings.syntax import no_control
 from deploykit.settings.types import Syntax
-
-if TYPE_CHECKING:
-    from deploykit.settings.model import Settings
 
 #: X-* keys are ignored by systemd: this line marks a unit file as one of APP's processes or timers,
 #: so apply finds the units of a process deleted from the settings (and never another app's).
@@ -258,6 +255,55 @@ class UnitGroup:
     def restarts_with_code(self) -> bool:
         """A process runs the app's code and env all the time; a timer's job reads them at its next run."""
         return self.kind == "process"
+
+
+class _UnitPaths(Protocol):
+    @property
+    def service_unit(self) -> str: ...
+    @property
+    def socket_unit(self) -> str: ...
+    @property
+    def acme_service_unit(self) -> str: ...
+    @property
+    def acme_timer_unit(self) -> str: ...
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class _SocketActivation(Protocol):
+    @property
+    def socket_activation(self) -> bool: ...
+
+
+class _Tls(Protocol):
+    @property
+    def acme(self) -> object | None: ...
+
+
+class _Nginx(Protocol):
+    @property
+    def tls(self) -> _Tls | None: ...
+
+
+class Settings(Protocol):
+    """The parts of the settings model (settings/model.py's Settings) the unit names come from: a
+    Protocol, so this module, which the model imports, imports nothing of the model's."""
+
+    @property
+    def app(self) -> _Named: ...
+    @property
+    def paths(self) -> _UnitPaths: ...
+    @property
+    def systemd(self) -> _SocketActivation: ...
+    @property
+    def nginx(self) -> _Nginx: ...
+    @property
+    def processes(self) -> Mapping[str, ProcessSettings]: ...
+    @property
+    def timers(self) -> Mapping[str, TimerSettings]: ...
 
 
 def app_units(settings: Settings) -> tuple[str, str | None]:

@@ -114,19 +114,7 @@ def test_the_cycle_module_imports_nothing_from_the_connection() -> None:
     assert f"{PROTOCOLS}.connection" not in graph()[f"{PROTOCOLS}.cycle"]
 
 
-@pytest.mark.parametrize(
-    "scope",
-    [
-        PROTOCOLS,
-        "deploykit.server",
-        pytest.param(
-            "deploykit",
-            # Known, outside the server: settings.model <-> settings.processes, and render/check
-            # <-> server.command through the package root. Strict: this fails once they are gone.
-            marks=pytest.mark.xfail(strict=True, reason="circles in settings/ and render/ (not the server's)"),
-        ),
-    ],
-)
+@pytest.mark.parametrize("scope", [PROTOCOLS, "deploykit.server", "deploykit"])
 def test_no_import_circles(scope: str) -> None:
     edges = {name: targets for name, targets in graph().items() if name == scope or name.startswith(scope + ".")}
     found = [component for component in cycles(edges) if any(m.startswith(scope) for m in component)]
