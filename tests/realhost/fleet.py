@@ -7,9 +7,9 @@ containers that Ansible reaches the production way, over real SSH.
 ``up`` also stages what the role copies from the controller: the deploykit
 wheels (with every dependency, for an offline install) under
 ``STATE_DIR/stage/wheels`` and the example app's files under
-``STATE_DIR/stage/app``. Each run makes its own SSH key; the containers are
-ephemeral copies of the cached rootfs, detached from this process, and
-named after its pid so concurrent sessions never collide.
+``STATE_DIR/stage/app``. Each run makes its own SSH key; the containers boot
+throwaway overlays of the cached rootfs (``host.Container``), detached from
+this process, and are named after its pid so concurrent sessions never collide.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class Fleet:
 
 
 def host_public_key() -> tuple[str, str]:
-    """The hosts' ED25519 key (every ephemeral copy of the cached tree has the same)."""
+    """The hosts' ED25519 key (every boot of the cached tree has the same)."""
     kind, blob = (ensure_rootfs() / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2]
     return kind, blob
 
