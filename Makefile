@@ -52,8 +52,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# On UNIT_WORKERS pytest-xdist workers, each running whole modules (the real-host ones that share
+# one booted host as one group): tests/conftest.py groups them. UNIT_WORKERS=0 runs it in one process.
+UNIT_WORKERS ?= 3
 unit: setup
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/pytest -n $(UNIT_WORKERS) --dist loadgroup --cov --cov-report=term
 
 # The raw-socket HTTP suite again: through the supervisor and 4 forked workers,
 # and under Gunicorn with deploykit's worker classes.

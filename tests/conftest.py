@@ -14,6 +14,27 @@ from deploykit.settings.load import load, shipped_profiles
 from deploykit.settings.model import Settings
 
 PROFILES = shipped_profiles()
+#: The package whose modules boot real hosts: the slowest groups, handed out first (see below).
+REALHOST = "tests/realhost/"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make unit`: `-n 3 --dist loadgroup`), each worker runs whole groups: one
+    per module, so a module's shared fixtures (its servers, its booted container) are made once; the
+    modules on the session's real host (the `deployed` fixture) are one group, run in their usual
+    order on one worker, which boots that host once. The real-host groups go first: they take the
+    longest, and a long group handed out last would leave the other workers idle at the end."""
+    if not hasattr(config, "workerinput") and config.getoption("dist", "no") == "no":
+        return
+    modules: dict[str, str] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if "deployed" in getattr(item, "fixturenames", ()):
+            modules[module] = "realhost-deployed"
+        modules.setdefault(module, module)
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(modules[item.nodeid.split("::", 1)[0]]))
+    items.sort(key=lambda item: not item.nodeid.startswith(REALHOST))  # stable: the order within stays
 
 
 def settings_for(profile: str | None, *overrides: str, environ: dict[str, str] | None = None) -> Settings:
