@@ -59,10 +59,10 @@ unit: setup
 	$(BIN)/pytest -n $(UNIT_WORKERS) --dist loadgroup --cov --cov-report=term
 
 # The raw-socket HTTP suite again: through the supervisor and 4 forked workers,
-# and under Gunicorn with deploykit's worker classes.
+# and under Gunicorn with deploykit's worker classes (each pass on UNIT_WORKERS workers, as `unit`).
 workers: setup
-	SERVE_TEST_TARGET=deploykit-workers $(BIN)/pytest -q tests/server
-	SERVE_TEST_TARGET=gunicorn $(BIN)/pytest -q -rs tests/server
+	SERVE_TEST_TARGET=deploykit-workers $(BIN)/pytest -q -n $(UNIT_WORKERS) --dist loadgroup tests/server
+	SERVE_TEST_TARGET=gunicorn $(BIN)/pytest -q -rs -n $(UNIT_WORKERS) --dist loadgroup tests/server
 
 # The Ansible collection deploykit.stack (ansible/collections/ansible_collections/deploykit/stack):
 # ansible-lint with the production profile (offline, see .ansible-lint) over it, the example inventory
