@@ -52,14 +52,17 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# On UNIT_WORKERS pytest-xdist workers, each running whole modules (the real-host ones that share
+# one booted host as one unit, handed out first): tests/conftest.py. UNIT_WORKERS=0: one process.
+UNIT_WORKERS ?= 3
 unit: setup
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/pytest -n $(UNIT_WORKERS) --dist loadfile --no-loadscope-reorder --cov --cov-report=term
 
 # The raw-socket HTTP suite again: through the supervisor and 4 forked workers,
-# and under Gunicorn with deploykit's worker classes.
+# and under Gunicorn with deploykit's worker classes (each pass on UNIT_WORKERS workers, as `unit`).
 workers: setup
-	SERVE_TEST_TARGET=deploykit-workers $(BIN)/pytest -q tests/server
-	SERVE_TEST_TARGET=gunicorn $(BIN)/pytest -q -rs tests/server
+	SERVE_TEST_TARGET=deploykit-workers $(BIN)/pytest -q -n $(UNIT_WORKERS) --dist loadfile tests/server
+	SERVE_TEST_TARGET=gunicorn $(BIN)/pytest -q -rs -n $(UNIT_WORKERS) --dist loadfile tests/server
 
 # The Ansible collection deploykit.stack (ansible/collections/ansible_collections/deploykit/stack):
 # ansible-lint with the production profile (offline, see .ansible-lint) over it, the example inventory

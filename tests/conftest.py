@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,42 @@ from deploykit.settings.load import load, shipped_profiles
 from deploykit.settings.model import Settings
 
 PROFILES = shipped_profiles()
+#: The package whose modules boot real hosts: the slowest units of work, handed out first (see below).
+REALHOST = "tests/realhost/"
+#: The unit of work that holds every module on the session's shared host (the `deployed` fixture).
+SHARED_HOST = "realhost-deployed"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist with `--dist loadfile` (`make unit`: `-n 3`), each worker runs whole modules,
+    so a module's shared fixtures (its servers, its booted container) are made once; the modules on
+    the session's shared host (those that take `deployed`) are one unit, run in their usual order on
+    one worker, which boots that host once. (xdist's own `--dist loadgroup` cannot do this here: its
+    groups are lost with pytest >= 9, which no longer reads the node id it rewrites.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    shared: dict[str, bool] = {}
+
+    class ModulesAndSharedHost(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            if module not in shared:
+                path = Path(str(config.rootpath)) / module
+                shared[module] = module.startswith(REALHOST) and "deployed: Deployed" in path.read_text()
+            return SHARED_HOST if shared[module] else module
+
+    return ModulesAndSharedHost(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker, the real-host modules first (the scheduler hands out modules in this order,
+    `make unit` says --no-loadscope-reorder): they take the longest, and one handed out last would
+    leave the other workers idle at the end. The order within each module stays."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: not item.nodeid.startswith(REALHOST))
 
 
 def settings_for(profile: str | None, *overrides: str, environ: dict[str, str] | None = None) -> Settings:

@@ -60,9 +60,10 @@ def curl(box: Container, path: str = "/") -> subprocess.CompletedProcess[str]:
     return box.run(["curl", "-sS", "-i", "-H", "Host: demo.localhost", f"http://127.0.0.1{path}"], check=False)
 
 
-def under_load(box: Container, seconds: float) -> subprocess.Popen[str]:
-    """Keep-alive requests through nginx for SECONDS (load.py); read them with load_result."""
-    argv = box.command(["python3", "/mnt/stage/load.py", str(seconds), "demo.localhost"])
+def under_load(box: Container, seconds: float, stop: str | None = None) -> subprocess.Popen[str]:
+    """Keep-alive requests through nginx for SECONDS (load.py), or until the file STOP exists in the
+    container (SECONDS is then an upper bound); read them with load_result."""
+    argv = box.command(["python3", "/mnt/stage/load.py", str(seconds), "demo.localhost", *([stop] if stop else [])])
     return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
 
 

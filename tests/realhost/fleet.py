@@ -9,9 +9,9 @@ would keep it: the example app as a project (``STATE_DIR/stage/project``: its
 package, a pyproject.toml, and examples/deploykit.toml with code releases on),
 its wheelhouse made by ``deploykit build`` (the app, deploykit and every
 dependency, for an offline install) under ``STATE_DIR/stage/wheels``, and its
-static files under ``STATE_DIR/stage/static``. Each run makes its own SSH key; the containers are
-ephemeral copies of the cached rootfs, detached from this process, and
-named after its pid so concurrent sessions never collide.
+static files under ``STATE_DIR/stage/static``. Each run makes its own SSH key; the containers boot
+throwaway overlays of the cached rootfs (``host.Container``), detached from
+this process, and are named after its pid so concurrent sessions never collide.
 """
 
 from __future__ import annotations

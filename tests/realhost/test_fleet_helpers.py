@@ -20,16 +20,23 @@ import pytest
 from tests.realhost import fleet, host
 
 
-def fake_nspawn(machine: str, script: str = "import time; time.sleep(60)") -> subprocess.Popen[bytes]:
-    """A child of this process whose command line reads like the systemd-nspawn of MACHINE."""
+def fake_nspawn(machine: str, setup: str = "") -> subprocess.Popen[bytes]:
+    """A child of this process whose command line reads like the systemd-nspawn of MACHINE; returned
+    once it has run SETUP (e.g. ignore SIGTERM) and sleeps. (A fixed 0.3 s wait for that lost the race
+    on a loaded machine: SIGTERM's default action killed an interpreter not yet past SETUP.)"""
+    script = f"{setup}\nimport time\nprint('ready', flush=True)\ntime.sleep(60)"
     argv = ["/usr/bin/systemd-nspawn", "-c", script, "-M", machine]
-    return subprocess.Popen(argv, executable=sys.executable, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, executable=sys.executable, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    with proc.stdout:
+        ready = proc.stdout.readline()  # "" if it died first: then the assert says so
+    assert ready == b"ready\n", f"the stand-in for systemd-nspawn exited ({proc.wait()}) before it was ready"
+    return proc
 
 
 def test_stop_pid_returns_when_its_own_child_exits() -> None:
     """The child exits on SIGTERM and stays a zombie until reaped: stop_pid must not wait for it to leave /proc."""
-    proc = fake_nspawn("dktesta")
-    time.sleep(0.3)  # the interpreter is up and takes SIGTERM's default action
+    proc = fake_nspawn("dktesta")  # takes SIGTERM's default action
     stopper = threading.Thread(target=host.stop_pid, args=(proc.pid, "dktesta"), kwargs={"timeout": 1}, daemon=True)
     started = time.monotonic()
     stopper.start()
@@ -52,8 +59,7 @@ def test_stop_pid_leaves_other_processes_alone() -> None:
 
 def test_stop_pid_gives_up_on_a_process_that_survives_sigkill(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bounded wait with a clear error, never a loop (here SIGKILL is made a no-op)."""
-    proc = fake_nspawn("dktestc", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)")
-    time.sleep(0.3)
+    proc = fake_nspawn("dktestc", "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)")
     real_kill = os.kill
     try:
         with (

@@ -98,6 +98,20 @@ def test_logs_show_the_journal_and_the_access_line_of_a_request(deployed: Deploy
     assert f'"GET {probe} HTTP/1.1" 200' in line
 
 
+def wait_until_following(deployed: Deployed, timeout: float = 60) -> None:
+    """`deploykit logs -f` runs tail -F (from the byte its tail ended at) and journalctl --follow, which
+    has opened the journal (with `-n 0` it starts at the end it finds then)."""
+    script = ("pgrep -f 'tail -F' >/dev/null\n"
+              "for pid in $(pgrep -f 'journalctl .*--follow'); do\n"
+              "  ls -l /proc/$pid/fd | grep -q '[.]journal' && exit 0\n"
+              "done\nexit 1\n")  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while deployed.box.sh(script, check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"deploykit logs -f did not follow the journal and the nginx logs in {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 def test_logs_follow_prints_a_new_request_until_ctrl_c(deployed: Deployed) -> None:
     argv = deployed.box.command(["sh", "-c", f"echo $$; exec /opt/deploykit/bin/deploykit logs -f -n 0 -c {CONFIG}"])
     probe = f"/follow-probe-{uuid.uuid4().hex[:8]}"
@@ -109,9 +123,11 @@ def test_logs_follow_prints_a_new_request_until_ctrl_c(deployed: Deployed) -> No
         reader = threading.Thread(target=lambda: [lines.put(line) for line in follower.stdout or ()])
         reader.start()
         try:
-            time.sleep(1.5)  # journalctl --follow and tail -F are running
+            # Once both follow, the tail's end is fixed and the request's lines come after it. (A fixed
+            # 1.5 s for that lost the race on a loaded machine: the request came first, -n 0 showed nothing.)
+            wait_until_following(deployed)
             request(deployed, probe)
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30  # a bound for a hang, not a speed claim
             while time.monotonic() < deadline and sum(probe in line for line in seen) < 2:
                 try:
                     seen.append(lines.get(timeout=0.25))

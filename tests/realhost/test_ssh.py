@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -65,7 +66,7 @@ class Fleet:
 
 
 def host_public_key() -> tuple[str, str]:
-    """The hosts' ED25519 key (every ephemeral copy of the cached tree has the same)."""
+    """The hosts' ED25519 key (every boot of the cached tree has the same)."""
     kind, blob = (ensure_rootfs() / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2]
     return kind, blob
 
@@ -75,7 +76,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     reason = can_boot()
     if reason is not None:
         pytest.skip(reason)
-    work = tmp_path_factory.mktemp("ssh")
+    # short: ssh's control sockets go under it (sun_path holds 107 bytes; pytest's tmp paths are longer
+    # under pytest-xdist, popen-gwN/ in them, and ssh failed "too long for Unix domain socket")
+    work = Path(tempfile.mkdtemp(prefix="dkssh-"))
     key = ssh_key(work)
     (work / "deploykit.toml").write_text((ROOT / "examples/deploykit.toml").read_text())
     stage = work / "stage"
@@ -124,6 +127,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             box.stop()
         for child in control.iterdir():  # the shared connections' masters, if still up
             subprocess.run(["ssh", "-o", f"ControlPath={child}", "-O", "exit", "x"], capture_output=True, check=False)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_bootstrap_then_apply_serves_the_app_and_a_second_apply_changes_nothing(fleet: Fleet) -> None:
