@@ -62,7 +62,7 @@ def test_a_client_that_never_answers_the_close_does_not_hold_the_exit(own: OwnFa
 
 
 def test_stop_with_a_client_library_answering_the_close(own: OwnFactory) -> None:
-    server = own("--timeout-graceful-shutdown", "5")
+    server = own("--timeout-graceful-shutdown", "10")  # the answered close must not wait this out
     with connect(f"ws://127.0.0.1:{server.port}/echo") as ws:
         server.signal(signal.SIGTERM)
         try:
@@ -70,17 +70,20 @@ def test_stop_with_a_client_library_answering_the_close(own: OwnFactory) -> None
         except Exception:  # noqa: BLE001 - ConnectionClosedOK is the expected end
             pass
         assert ws.close_code == 1012
-    assert _exits(server, 3.0) == 0
+    assert _exits(server, 4.0) == 0
 
 
 def test_app_that_ignores_the_disconnect_does_not_hold_the_exit(own: OwnFactory) -> None:
+    # The app never returns: only the graceful timeout (1 s) ends it. The bound leaves room for a
+    # loaded machine yet stays under CLOSE_TIMEOUT, so waiting for the close handshake still fails.
     server = own("--timeout-graceful-shutdown", "1")
+    bound = CLOSE_TIMEOUT - 1.0
     conn, _ = open_ws(server, "/stubborn")
     with conn:
         server.signal(signal.SIGTERM)
         started = time.monotonic()
-        _exits(server, 4.0)
-        assert time.monotonic() - started < 3.0
+        _exits(server, bound)
+        assert time.monotonic() - started < bound
 
 
 def test_random_and_truncated_frames_never_kill_the_worker(shared: Server) -> None:
