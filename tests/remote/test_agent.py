@@ -5,11 +5,15 @@ them) only ever on stdin."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
+from deploykit.remote import agent
 from deploykit.settings.model import Settings
 
 
@@ -60,3 +64,29 @@ def test_a_quiet_command_ends_when_its_client_hangs_up() -> None:
         proc.stdout.close()  # the client (sshd's end of the pipe) is gone
         assert proc.wait(10) == 129
         assert marker.read_text() == "cleaned up"  # it ended through SystemExit: finally blocks ran
+
+
+def test_a_failed_apply_unit_is_waited_for_until_systemd_has_unloaded_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After reset-failed, systemd unloads the unit a moment later: a transact that started the next unit
+    at once met "Unit deploykit-apply-<app>.service was already loaded" (molecule, rollback after a failed
+    apply). A stand-in systemctl shows the unit failed twice, then loaded and inactive, then gone."""
+    calls = tmp_path / "calls"
+    script = tmp_path / "systemctl"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {calls}\n'
+        f'n=$(grep -c "^show" {calls})\n'
+        'if [ "$1" = show ]; then\n'
+        '  if [ "$n" -le 2 ]; then echo LoadState=loaded; echo ActiveState=failed;\n'
+        '  elif [ "$n" -le 4 ]; then echo LoadState=loaded; echo ActiveState=inactive;\n'
+        "  else echo LoadState=not-found; echo ActiveState=inactive; fi\n"
+        "fi\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    agent.wait_unloaded("shop", timeout=10)
+    lines = calls.read_text().splitlines()
+    assert [line.split()[0] for line in lines].count("show") == 5, lines  # waited for not-found
+    assert "reset-failed deploykit-apply-shop.service" in lines
