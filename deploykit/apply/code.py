@@ -104,22 +104,30 @@ class CodeReleases:
         """pip-install WHEELHOUSE into the venv CHANGE names (made first when CREATED), then record its version;
         UPDATE hears where it is, as with install."""
         venv = change.target
+        count = self._pip_install(venv, wheelhouse, update, make_venv=created)
+        self.host.write(f"{venv}/{VERSION_FILE}", f"{change.version}\n".encode(), mode=0o644)
+        return f"{count} wheel(s) into {venv}" + ("" if self.host.runs_commands else " (recorded, not run)")
+
+    def _pip_install(
+        self, venv: str, wheelhouse: Wheelhouse, update: Update, *, make_venv: bool, compiled: bool = True
+    ) -> int:
+        """Make VENV (when MAKE_VENV) and pip-install every wheel of WHEELHOUSE into it, with no index;
+        UPDATE hears the wheels pip has read, n of N, then the install. The number of wheels."""
         # no --quiet: pip's "Processing <wheel>" lines are the install's progress
         pip = [f"{venv}/bin/python3", "-m", "pip", "install", "--no-index", "--disable-pip-version-check"]
         wheels = [f"{wheelhouse.path}/{name}" for name in wheelhouse.wheels]
-        if created:
+        if make_venv:
             update("making the venv")
             result = self.host.run(["python3", "-m", "venv", venv], timeout=900)
-            if self.host.runs_commands:
+            if self.host.runs_commands:  # a staging root records them only
                 _check(result, "python3 -m venv")
         reading = PipInstall(update, len(wheels))
         update("reading the wheels", 0, len(wheels))
-        argv = [*pip, "--find-links", wheelhouse.path, *wheels]
+        argv = [*pip, *([] if compiled else ["--no-compile"]), "--find-links", wheelhouse.path, *wheels]
         result = self.host.run_lines(argv, on_line=reading.line, timeout=900)
         if self.host.runs_commands:
             _check(result, "pip install")
-        self.host.write(f"{venv}/{VERSION_FILE}", f"{change.version}\n".encode(), mode=0o644)
-        return f"{len(wheels)} wheel(s) into {venv}" + ("" if self.host.runs_commands else " (recorded, not run)")
+        return len(wheels)
 
     def switch_back_to(self, release: str) -> CodeChange | None:
         """The switch a rollback makes to the kept folder RELEASE (None: it is live already)."""
@@ -141,19 +149,7 @@ class CodeReleases:
         self.host.make_dir(releases_dir(self.settings), mode=0o755)
         self.host.make_dir(folder, mode=0o755)
         python = f"{venv}/bin/python3"
-        # no --quiet: pip's "Processing <wheel>" lines are the install's progress
-        pip = [python, "-m", "pip", "install", "--no-index", "--disable-pip-version-check", "--no-compile"]
-        wheels = [f"{wheelhouse.path}/{name}" for name in wheelhouse.wheels]
-        update("making the venv")
-        result = self.host.run(["python3", "-m", "venv", venv], timeout=900)
-        if self.host.runs_commands:  # a staging root records them only
-            _check(result, "python3 -m venv")
-        reading = PipInstall(update, len(wheels))
-        update("reading the wheels", 0, len(wheels))
-        argv = [*pip, "--find-links", wheelhouse.path, *wheels]
-        result = self.host.run_lines(argv, on_line=reading.line, timeout=900)
-        if self.host.runs_commands:
-            _check(result, "pip install")
+        count = self._pip_install(venv, wheelhouse, update, make_venv=True, compiled=False)
         # the app cannot write __pycache__ in its read-only release: compile now, on every core (pip's own
         # compile, one file at a time, took 3x as long here); a file that does not compile (test data
         # some packages ship) is no reason to fail, as with pip
@@ -161,7 +157,7 @@ class CodeReleases:
         self.host.run([python, "-m", "compileall", "-q", "-q", "-j", "0", f"{venv}/lib"], timeout=900)
         self.host.write(f"{folder}/{VERSION_FILE}", f"{change.version}\n".encode(), mode=0o644)
         recorded = "" if self.host.runs_commands else " (recorded, not run: staging root)"
-        return f"{len(wheels)} wheel(s) into {venv}{recorded}"
+        return f"{count} wheel(s) into {venv}{recorded}"
 
     def switch(self, change: CodeChange) -> None:
         self.host.symlink(change.link, change.target)

@@ -52,6 +52,15 @@ def start(argv: list[str], tmp_path: Path, uds: Path) -> Server:
     return Server(argv=argv, proc=proc, stderr_path=log, stdout_path=log, uds=str(uds))
 
 
+def start_gunicorn(settings: Settings, tmp_path: Path, uds: Path) -> Server:
+    """Gunicorn with the conf.py SETTINGS render, listening on UDS (paths.socket)."""
+    conf = render(settings).by_kind(Kind.GUNICORN_CONF)
+    assert conf is not None
+    path = tmp_path / "gunicorn.conf.py"
+    path.write_text(conf.content)
+    return start([sys.executable, "-m", "gunicorn", "--config", str(path)], tmp_path, uds)
+
+
 @pytest.fixture(params=["serve", "gunicorn"])
 def deployed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     uds = tmp_path / "app.sock"
@@ -61,11 +70,7 @@ def deployed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]
         # the profile's server.workers and graceful timeout are [gunicorn]'s in that run mode
         settings = settings_for("websocket", *EXTRA, 'app.run_mode="gunicorn"', "server.workers=1",
                                 "server.timeout_graceful_shutdown=30", f'paths.socket="{uds}"')  # fmt: skip
-        conf = render(settings).by_kind(Kind.GUNICORN_CONF)
-        assert conf is not None
-        path = tmp_path / "gunicorn.conf.py"
-        path.write_text(conf.content)
-        server = start([sys.executable, "-m", "gunicorn", "--config", str(path)], tmp_path, uds)
+        server = start_gunicorn(settings, tmp_path, uds)
     try:
         server.wait_ready(20)
         yield server

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from deploykit.render import Kind, render
 from tests.conftest import settings_for
 from tests.server.harness import ROOT, Server, parse_response
-from tests.server_workers.test_rendered_settings import serve_argv, start
+from tests.server_workers.test_rendered_settings import serve_argv, start, start_gunicorn
 
 APP = "tests.server.wsgi_apps:ambiguous"
 EXTRA = (f'app.module="{APP}"', "server.workers=1", "server.wsgi_threads=3")
@@ -31,11 +30,7 @@ def deployed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]
         server = start(serve_argv(settings_for("flask", *EXTRA), uds), tmp_path, uds)
     else:
         settings = settings_for("flask", *EXTRA, 'app.run_mode="gunicorn"', f'paths.socket="{uds}"')
-        conf = render(settings).by_kind(Kind.GUNICORN_CONF)
-        assert conf is not None
-        path = tmp_path / "gunicorn.conf.py"
-        path.write_text(conf.content)
-        server = start([sys.executable, "-m", "gunicorn", "--config", str(path)], tmp_path, uds)
+        server = start_gunicorn(settings, tmp_path, uds)
     try:
         server.wait_ready(20)
         yield server
