@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -22,6 +23,22 @@ SHARED_HOST = "realhost-deployed"
 
 
 @pytest.hookimpl(optionalhook=True)
+def _still_ignored(signum: int, frame: object) -> None:
+    """Ignores the signal here, as SIG_IGN did, but exec resets it to SIG_DFL in the suite's children."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A suite started as `nohup make test &` from a script (no job control), as some CI runners and
+    people do, inherits SIGHUP, SIGINT and SIGQUIT ignored, and an ignored signal stays ignored across
+    fork and exec: every process a test started then ignored them. `deploykit logs -f` never ended on
+    the SIGINT test_operate sends it, and `make unit` hung. Here a signal the suite found ignored gets a
+    handler instead (SIGINT: Python's own), so the suite behaves as it was asked to and its children
+    start with the defaults, however it was started."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        if signal.getsignal(sig) is signal.SIG_IGN:
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else _still_ignored)
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under pytest-xdist with `--dist loadfile` (`make unit`: `-n 3`), each worker runs whole modules,
     so a module's shared fixtures (its servers, its booted container) are made once; the modules on

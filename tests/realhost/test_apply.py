@@ -29,9 +29,10 @@ def test_first_apply_installs_and_health_checks(deployed: Deployed) -> None:
     assert report["ok"] and report["changed"] and report["release"]
     assert [s["status"] for s in report["steps"]] == ["ok"] * len(report["steps"])
     names = [s["name"] for s in report["steps"]]
-    assert names[:6] == ["prepare the host", "save the release", "check the new app", "write files",
-                         "validate on the host", "services"]  # fmt: skip
-    assert report["steps"][2]["detail"] == "imports; lifespan complete"
+    # the session's first apply brings the app's wheels (--install-app: in place, into app.venv)
+    assert names[:7] == ["prepare the host", "install the app", "save the release", "check the new app",
+                         "write files", "validate on the host", "services"]  # fmt: skip
+    assert report["steps"][3]["detail"] == "imports; lifespan complete"
     assert {p["name"]: p["status"] for p in report["health"]} == {"socket": 200, "nginx": 200}
     assert "systemctl enable --now demo.socket" in report["actions"]
     assert deployed.box.run(["cat", "/var/lib/deploykit/demo/current"]).stdout.strip() == report["release"]
