@@ -78,8 +78,12 @@ def _write_private(path: Path, data: bytes) -> None:
     temp.replace(path)
 
 
+#: commands that read no live host, so take no --host (the Ansible role runs check through `run`)
+NO_HOST = frozenset({"check"})
+
+
 def _command(command: str, settings: Path, args: list[str]) -> list[str]:
-    return [command, "-c", str(settings), "--host", "local", *args]
+    return [command, "-c", str(settings), *([] if command in NO_HOST else ["--host", "local"]), *args]
 
 
 def _main(argv: list[str]) -> int:

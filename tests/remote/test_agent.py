@@ -90,3 +90,13 @@ def test_a_failed_apply_unit_is_waited_for_until_systemd_has_unloaded_it(
     lines = calls.read_text().splitlines()
     assert [line.split()[0] for line in lines].count("show") == 5, lines  # waited for not-found
     assert "reset-failed deploykit-apply-shop.service" in lines
+
+
+def test_run_gives_check_no_host_option_and_the_rest_the_local_host() -> None:
+    """The Ansible role runs check and plan through `run` (the settings on stdin, not as --set on a
+    command line); check reads no live host and has no --host option."""
+    settings = Path("/run/x/settings.json")
+    assert agent._command("check", settings, []) == ["check", "-c", str(settings)]
+    assert agent._command("plan", settings, ["--format", "json"]) == [
+        "plan", "-c", str(settings), "--host", "local", "--format", "json"
+    ]  # fmt: skip
