@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from deploykit.server.protocols import cycle as cycle_module
-from deploykit.server.protocols.cycle import CycleOwner, RequestCycle
+from deploykit.server.protocols.cycle import ConnPhase, CycleOwner, RequestCycle
 from deploykit.server.protocols.wire import ResponseError
 
 
@@ -29,8 +29,7 @@ class Recorder:
         self.state = Lines()
         self.extra_headers = extra
         self.write_paused = False
-        self.closing = False
-        self.draining = False
+        self.phase = ConnPhase.ACTIVE
         self.done: list[RequestCycle] = []
 
     def write(self, data: bytes) -> None:

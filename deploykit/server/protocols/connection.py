@@ -10,6 +10,9 @@ makes itself, and closing. Rules of thumb it enforces:
   no byte after it is parsed;
 * a response that finishes before its request body was fully received closes
   the connection, so an unread body is never parsed as a new request.
+
+The connection's life is one ``ConnPhase`` (cycle.py; as the WebSocket's is one ``Phase``);
+flow control in each direction is a mixin of ``flow.py``.
 """
 
 from __future__ import annotations
@@ -23,18 +26,24 @@ from urllib.parse import unquote
 
 from deploykit.server import logs
 from deploykit.server.config import ServerConfig
-from deploykit.server.protocols.cycle import RequestCycle, spawner
-from deploykit.server.protocols.flow import ReadFlow
+from deploykit.server.protocols.cycle import ACTIVE, CLOSED, DRAINING, IDLE, RequestCycle, spawner
+from deploykit.server.protocols.flow import ReadFlow, WriteFlow
 from deploykit.server.protocols.proxy import resolve_trusted
 from deploykit.server.protocols.rules import RequestRejected, absolute_target, inspect_head
-from deploykit.server.protocols.wire import status_line
+from deploykit.server.protocols.wire import ASGI, RequestHead, status_line
 from deploykit.server.state import ServerState
 
 logger = logging.getLogger("deploykit.error")
 
 HIGH_WATER = 65536
 SHUTDOWN_GRACE = 0.5  # idle connections close this long after a stop (plus up to one tick)
-_ASGI = {"version": "3.0", "spec_version": "2.4"}
+
+
+def _address(info: object) -> tuple[str, int] | None:
+    """A socket address as ASGI's ``client``/``server``: (host, port) for IP sockets."""
+    if isinstance(info, tuple) and len(info) >= 2:
+        return (str(info[0]), int(info[1]))
+    return None
 
 
 class Upgrade(Protocol):
@@ -51,7 +60,7 @@ async def _service_unavailable(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class HTTPConnection(ReadFlow, asyncio.Protocol):
+class HTTPConnection(ReadFlow, WriteFlow, asyncio.Protocol):
     def __init__(self, config: ServerConfig, state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
         self.config = config
         self.state = state
@@ -70,13 +79,11 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         self.queue: deque[RequestCycle] = deque()
         self.task: asyncio.Task[None] | None = None
         self.pending_error: RequestRejected | None = None
-        self.closing = False
-        self.draining = False
+        self.phase = IDLE
         self.write_paused = False
         self.read_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
         self.deadline = 0.0
-        self.idle = True
         self.client: tuple[str, int] | None = None
         self.scheme = "http"
         self.limit = self.settings.limit_concurrency
@@ -87,10 +94,9 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not subclasses
-        peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("sockname")
-        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) and len(peer) >= 2 else None
-        server = (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) and len(sock) >= 2 else None
+        self.client = _address(transport.get_extra_info("peername"))
+        server = _address(sock)
         if server is None and isinstance(sock, str) and sock:
             server = (sock, None)  # type: ignore[assignment]  # ASGI: (path, None) for unix sockets
         self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
@@ -101,7 +107,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         )
         state = self.state
         state.connections.add(self)
-        self.idle = False  # the header-read deadline runs from the connect
+        self.phase = ACTIVE  # the header-read deadline runs from the connect
         self.deadline = self.loop.time() + self.settings.timeout_header_read
         if len(state.connections) >= state.shed_at:  # open files near the limit (server/fdlimit.py)
             state.shed()
@@ -109,7 +115,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
             self.shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closing = True
+        self.phase = CLOSED
         self.state.connections.discard(self)
         for cycle in (self.cycle, self.reading, *self.queue):
             if cycle is not None:
@@ -118,28 +124,14 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
             self.queue.clear()
         self._wake_drain()
 
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self._wake_drain()
-
-    def _wake_drain(self) -> None:
-        waiter, self.drain_waiter = self.drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def drain(self) -> None:
-        if self.write_paused and not self.closing:
-            self.drain_waiter = self.loop.create_future()
-            await self.drain_waiter
+    def write_closed(self) -> bool:
+        return self.phase is CLOSED
 
     # -- called by the parser subclass ----------------------------------------------
     def bytes_arrived(self) -> None:
         """The first byte of a new request ends the keep-alive wait and starts
         the header-read deadline (total, not reset by later bytes)."""
-        self.idle = False
+        self.phase = ACTIVE
         self.deadline = self.loop.time() + self.header_timeout
 
     def start_request(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], version: str) -> None:
@@ -156,7 +148,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         if "%" in path:
             path = unquote(path)
         if head.websocket and self.state.ws_enabled:
-            self._start_websocket(method, version, path, raw_path, query, headers, head.has_body)
+            self._start_websocket(RequestHead(method, version, path, raw_path, query, headers, head.has_body))
             return
         state = self.state
         if self.trust_proxy and head.proxied:  # the head pass saw a proxy header: no second pass otherwise
@@ -166,7 +158,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         # One dict literal: no copy of a base scope, no item-by-item updates.
         scope = {
             "type": "http",
-            "asgi": _ASGI,
+            "asgi": ASGI,
             "server": self.server,
             "client": client,
             "scheme": scheme,
@@ -202,16 +194,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
             self.queue.append(cycle)
             self._pause_reading()
 
-    def _start_websocket(
-        self,
-        method: str,
-        version: str,
-        path: str,
-        raw_path: bytes,
-        query: bytes,
-        headers: list[tuple[bytes, bytes]],
-        has_body: bool,
-    ) -> None:
+    def _start_websocket(self, head: RequestHead) -> None:
         """Check the handshake and prepare the WebSocket protocol; the parser
         hands the transport over (``hand_over``) once it has finished the request."""
         from deploykit.server.protocols import websocket  # only servers that see an upgrade pay for it
@@ -220,7 +203,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
             raise RequestRejected(400, "WebSocket upgrade pipelined behind other requests")
         if self.limit is not None and self.state.active_requests >= self.limit:
             raise RequestRejected(503, "Service Unavailable")
-        self.upgraded = websocket.prepare(self, method, version, path, raw_path, query, headers, has_body)
+        self.upgraded = websocket.prepare(self, head)
 
     def hand_over(self, rest: bytes) -> None:
         """The upgrade request is fully parsed: the WebSocket protocol takes the
@@ -285,7 +268,7 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
                 self.settings.access_log_format, scope["client"], request, cycle.status, cycle.sent, cycle.start_time
             )
         self.cycle = None
-        if not cycle.keep_alive or cycle.more_body or self.closing or self.draining:
+        if not cycle.keep_alive or cycle.more_body or self.phase >= DRAINING:
             self.queue.clear()
             self.close()
             return
@@ -296,7 +279,9 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
         elif self.pending_error is not None:
             self._flush_error()
         else:
-            self.idle = idle = self.reading is None
+            idle = self.reading is None
+            if idle:
+                self.phase = IDLE
             self.deadline = self.loop.time() + (self.keep_alive_timeout if idle else self.header_timeout)
             if self.read_paused:
                 self._resume_reading()
@@ -306,13 +291,13 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
             pass  # the client went away, or its request was rejected mid-body
         elif exc is None:
             logger.error("ASGI app returned without completing the response to %s", logs.escape(cycle.scope["path"]))
-        elif not (isinstance(exc, asyncio.CancelledError) and self.closing):
+        elif not (isinstance(exc, asyncio.CancelledError) and self.phase is CLOSED):
             logger.error("Exception in ASGI app", exc_info=exc)
         if cycle.complete:
             return
         cycle.complete = True
         cycle.keep_alive = False
-        if not cycle.started and not self.closing:
+        if not cycle.started and self.phase is not CLOSED:
             cycle.status = 500
             self.transport.write(self._error_bytes(500, "Internal Server Error"))
         self.response_done(cycle)
@@ -321,16 +306,20 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
     def shed_rank(self) -> tuple[int, float] | None:
         """Closed first when the open files near the limit: no request in flight, and
         still reading a head (0) before idle keep-alive (1); the earlier deadline first."""
-        if self.cycle is not None or self.reading is not None or self.queue or self.upgraded or self.closing:
+        if self.cycle is not None or self.reading is not None or self.queue or self.upgraded or self.phase is CLOSED:
             return None
-        return (1 if self.idle else 0, self.deadline)
+        return (1 if self.phase is IDLE else 0, self.deadline)
 
     def shutdown(self) -> None:
         """Server is stopping. A busy connection closes after its current response
         (sent with ``connection: close``). An idle one closes after a short grace,
         so a request already on its way is answered (with close) instead of
-        meeting a reset — this is what makes rolling restarts lose nothing."""
-        self.draining = True
+        meeting a reset — this is what makes rolling restarts lose nothing.
+        That request's head must arrive within the grace: the phase no longer
+        goes back to ACTIVE, so its bytes do not start a new header-read deadline."""
+        if self.phase is CLOSED:
+            return
+        self.phase = DRAINING
         if self.cycle is not None:
             self.cycle.keep_alive = False
         else:
@@ -338,14 +327,14 @@ class HTTPConnection(ReadFlow, asyncio.Protocol):
 
     def expire(self) -> None:
         """A deadline passed: header-read or keep-alive timeout."""
-        if self.settings.access_log and not self.idle and not self.draining and self.cycle is None:
+        if self.settings.access_log and self.phase is ACTIVE and self.cycle is None:
             logs.access(
                 self.settings.access_log_format, self.client, None, 408, 0, None, "timed out reading the request head"
             )
         self.close()
 
     def close(self) -> None:
-        self.closing = True
+        self.phase = CLOSED
         self.deadline = 0.0
         if not self.transport.is_closing():
             self.transport.close()

@@ -16,10 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import enum
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
-from deploykit.server.protocols.wire import STATUS_LINES, ResponseError, check_name, check_value, status_line
+from deploykit.server.protocols.flow import wake
+from deploykit.server.protocols.wire import (
+    STATUS_LINES,
+    ResponseError,
+    check_name,
+    check_value,
+    extra_lines,
+    status_line,
+)
 
 if TYPE_CHECKING:
     from deploykit.server.state import ServerState
@@ -58,6 +67,19 @@ def spawner(loop: asyncio.AbstractEventLoop, reset_contextvars: bool) -> Spawn:
     return in_fresh_context
 
 
+class ConnPhase(enum.IntEnum):
+    """Where an HTTP connection is in its life (``CycleOwner.phase``). Ordered: ``phase >= DRAINING``
+    means the current response is the last; IDLE and ACTIVE alternate, DRAINING and CLOSED do not go back."""
+
+    IDLE = 0  # between requests: the keep-alive deadline runs
+    ACTIVE = 1  # receiving a request head (its total deadline runs), or serving requests
+    DRAINING = 2  # the server is stopping: close after the current response, or after a short grace
+    CLOSED = 3  # closed by the server, or the transport is gone
+
+
+IDLE, ACTIVE, DRAINING, CLOSED = ConnPhase  # module globals: one lookup on the hot path
+
+
 class CycleOwner(Protocol):
     """What a request cycle needs of the connection it belongs to (``HTTPConnection``):
     the transport to write to, the write-side flow, whether the connection may stay
@@ -68,8 +90,7 @@ class CycleOwner(Protocol):
     state: ServerState  # server_line and date_line
     extra_headers: tuple[tuple[bytes, bytes], ...]  # --header, added unless the app sent the name
     write_paused: bool
-    closing: bool
-    draining: bool
+    phase: ConnPhase  # DRAINING or later: this response is the connection's last
 
     async def drain(self) -> None: ...
 
@@ -160,8 +181,7 @@ class RequestCycle:
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+            wake(waiter)
 
     async def _wait(self) -> None:
         self.waiter = self.conn.loop.create_future()
@@ -290,10 +310,8 @@ class RequestCycle:
         if not has_date:
             out += state.date_line
         if names is not None:
-            for ename, evalue in extra:
-                if ename not in names:
-                    out += ename + b": " + evalue + b"\r\n"
-        if not self.keep_alive or conn.closing or conn.draining:
+            out += extra_lines(extra, names)
+        if not self.keep_alive or conn.phase >= DRAINING:
             self.keep_alive = False
             out += b"connection: close\r\n\r\n"
         elif not self.http_11:

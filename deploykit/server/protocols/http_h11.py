@@ -15,6 +15,7 @@ import h11
 
 from deploykit.server.config import ServerConfig
 from deploykit.server.protocols.connection import HTTPConnection
+from deploykit.server.protocols.cycle import IDLE
 from deploykit.server.protocols.rules import RequestRejected
 from deploykit.server.state import ServerState
 
@@ -34,7 +35,7 @@ class H11Connection(HTTPConnection):
         return h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_event)
 
     def data_received(self, data: bytes) -> None:
-        if self.idle:
+        if self.phase is IDLE:
             self.bytes_arrived()
         if self.head is not None:
             self.head += data

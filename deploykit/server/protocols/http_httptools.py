@@ -13,6 +13,7 @@ import httptools
 
 from deploykit.server.config import ServerConfig
 from deploykit.server.protocols.connection import HTTPConnection
+from deploykit.server.protocols.cycle import IDLE
 from deploykit.server.protocols.rules import RequestRejected
 from deploykit.server.state import ServerState
 
@@ -32,7 +33,7 @@ class HttpToolsConnection(HTTPConnection):
         self.max_headers = self.settings.max_header_size
 
     def data_received(self, data: bytes) -> None:
-        if self.idle:
+        if self.phase is IDLE:
             self.bytes_arrived()
         if self.in_head:
             self.head_bytes += len(data)

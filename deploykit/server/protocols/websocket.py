@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from deploykit.server import logs
 from deploykit.server.protocols.cycle import spawner
-from deploykit.server.protocols.flow import ReadFlow
+from deploykit.server.protocols.flow import ReadFlow, WriteFlow, wake
 from deploykit.server.protocols.proxy import resolve_trusted
 from deploykit.server.protocols.rules import RequestRejected
-from deploykit.server.protocols.wire import ResponseError
+from deploykit.server.protocols.wire import ASGI, RequestHead, ResponseError, extra_lines
 from deploykit.server.protocols.ws_engines import Closed, Engine, Pong
 from deploykit.server.protocols.ws_handshake import Handshake, accept_response, check_handshake, denial_response
 
@@ -50,9 +50,6 @@ CONNECT: Final = {"type": "websocket.connect"}
 _VALID_CODES = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)))
 
 
-_ASGI: Final = {"version": "3.0", "spec_version": "2.4"}
-
-
 class UpgradeSource(Protocol):
     """What ``prepare`` reads of the HTTP connection the handshake arrived on."""
 
@@ -66,18 +63,10 @@ class UpgradeSource(Protocol):
     trust_proxy: bool
 
 
-def prepare(
-    conn: UpgradeSource,
-    method: str,
-    version: str,
-    path: str,
-    raw_path: bytes,
-    query: bytes,
-    headers: list[tuple[bytes, bytes]],
-    has_body: bool,
-) -> WebSocketConnection:
-    """The protocol for a valid handshake on CONN; RequestRejected (400/426) otherwise."""
-    handshake = check_handshake(method, version, headers, has_body)
+def prepare(conn: UpgradeSource, head: RequestHead) -> WebSocketConnection:
+    """The protocol for a valid handshake (HEAD) on CONN; RequestRejected (400/426) otherwise."""
+    headers = head.headers
+    handshake = check_handshake(head.method, head.version, headers, head.has_body)
     settings, state = conn.settings, conn.state
     engine = state.ws_engine()(settings.ws_max_size, settings.ws_per_message_deflate)
     try:
@@ -90,15 +79,15 @@ def prepare(
         client, scheme = resolve_trusted(conn.config.trusted, client, scheme, headers)
     scope: dict[str, Any] = {
         "type": "websocket",
-        "asgi": _ASGI,
-        "http_version": version,
+        "asgi": ASGI,
+        "http_version": head.version,
         "scheme": scheme,
         "server": conn.server,
         "client": client,
         "root_path": settings.root_path,
-        "path": path,
-        "raw_path": raw_path,
-        "query_string": query,
+        "path": head.path,
+        "raw_path": head.raw_path,
+        "query_string": head.query,
         "headers": headers,
         "subprotocols": handshake.subprotocols,
         "state": state.lifespan_state.copy(),
@@ -132,7 +121,7 @@ class WebSocketStateError(RuntimeError):
     """The app sent a message its WebSocket's phase does not allow."""
 
 
-class WebSocketConnection(ReadFlow, asyncio.Protocol):
+class WebSocketConnection(ReadFlow, WriteFlow, asyncio.Protocol):
     __slots__ = (
         "config",
         "state",
@@ -227,18 +216,10 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
         if self.disconnect is None:
             self.disconnect = {"type": "websocket.disconnect", "code": 1006, "reason": ""}
         self._wake()
-        waiter, self.drain_waiter = self.drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._wake_drain()
 
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        waiter, self.drain_waiter = self.drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+    def write_closed(self) -> bool:
+        return self.phase is Phase.CLOSED
 
     # -- frames in ----------------------------------------------------------------------
     def _feed(self, data: bytes) -> None:
@@ -319,7 +300,7 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
             else:
                 raise ResponseError("websocket.send needs exactly one of 'text' and 'bytes'")
             if self.write_paused:
-                await self._drain()
+                await self.drain()
             return
         if kind not in _ALLOWED[phase]:
             if phase is Phase.CLOSING or phase is Phase.CLOSED:
@@ -382,10 +363,7 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
 
     def _extra_headers(self, given: Any) -> bytes:
         extra = self.config.extra_headers
-        if not extra:
-            return b""
-        names = {name.lower() for name, _ in given}
-        return b"".join(name + b": " + value + b"\r\n" for name, value in extra if name not in names)
+        return extra_lines(extra, {name.lower() for name, _ in given}) if extra else b""
 
     # -- app end --------------------------------------------------------------------------
     def _app_failed(self, exc: BaseException) -> None:
@@ -459,16 +437,8 @@ class WebSocketConnection(ReadFlow, asyncio.Protocol):
 
     # -- helpers --------------------------------------------------------------------------
     def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def _drain(self) -> None:
-        if self.write_paused and self.phase is not Phase.CLOSED:
-            self.drain_waiter = self.loop.create_future()
-            await self.drain_waiter
+        waiter, self.waiter = self.waiter, None
+        wake(waiter)
 
     def _path(self) -> str:
         """The request-target for the error log: escaped, like every request value in a log line."""

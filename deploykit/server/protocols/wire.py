@@ -1,12 +1,20 @@
-"""What goes on the wire in a response head, checked: status lines and header lines.
+"""What the HTTP and WebSocket sides share about one exchange: the request head as
+parsed (``RequestHead``), the ASGI version in every scope, and what goes on the
+wire in a response head, checked: status lines and header lines.
 
-Shared by the HTTP cycle and the WebSocket handshake; it knows nothing of connections.
+It knows nothing of connections.
 """
 
 from __future__ import annotations
 
 import http
 import re
+from collections.abc import Container, Iterable
+from dataclasses import dataclass
+from typing import Final
+
+#: The ``asgi`` entry of every HTTP and WebSocket scope.
+ASGI: Final = {"version": "3.0", "spec_version": "2.4"}
 
 STATUS_LINES = {
     int(status): b"HTTP/1.1 %d %s\r\n" % (status, status.phrase.encode("ascii")) for status in http.HTTPStatus
@@ -52,3 +60,23 @@ def check_header(name: bytes, value: bytes) -> bytes:
     check_name(lname)
     check_value(name, value)
     return lname
+
+
+def extra_lines(extra: Iterable[tuple[bytes, bytes]], sent: Container[bytes]) -> bytes:
+    """The ``--header`` defaults (EXTRA, names lower-cased) whose name the app did not send
+    itself (SENT: the lower-cased names it sent), as header lines."""
+    return b"".join(name + b": " + value + b"\r\n" for name, value in extra if name not in sent)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """A request head as the connection parsed and checked it (the target split and
+    percent-decoded); the WebSocket side builds its scope from it."""
+
+    method: str
+    version: str  # "1.1" or "1.0"
+    path: str
+    raw_path: bytes
+    query: bytes
+    headers: list[tuple[bytes, bytes]]
+    has_body: bool
