@@ -8,10 +8,9 @@ protection from ``json.dumps``.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from datetime import UTC, datetime
+import time
 from time import perf_counter
 from typing import Any
 
@@ -28,6 +27,16 @@ def escape(text: str) -> str:
     if not out.isascii():
         out = out.encode("ascii", "backslashreplace").decode("ascii")
     return out
+
+
+def utc_time(now: float) -> str:
+    """NOW in ISO 8601, UTC, to the millisecond: ``2026-11-30T06:50:00.123+00:00`` (what
+    ``datetime.isoformat(timespec="milliseconds")`` writes, without importing datetime at start-up)."""
+    seconds = int(now)
+    micros = round((now - seconds) * 1e6)  # to the microsecond first, as datetime does, then cut
+    if micros >= 1_000_000:
+        seconds, micros = seconds + 1, micros - 1_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros // 1000:03d}+00:00"
 
 
 def target(scope: dict[str, Any]) -> str:
@@ -67,7 +76,7 @@ def access(
         access_logger.info('%s - "%s" %d %d %s', escape(peer), escape(line), status, sent, duration)
         return
     fields: dict[str, Any] = {
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "time": utc_time(time.time()),
         "client": peer,
         "method": method,
         "path": path,
@@ -79,6 +88,8 @@ def access(
     if error is not None:
         fields["error"] = error
     if fmt == "json":
+        import json  # not at start-up: only this format and --log-config use it
+
         access_logger.info("%s", json.dumps(fields))
     else:
         access_logger.info("%s", fmt.format_map({k: "-" if v is None else escape(str(v)) for k, v in fields.items()}))
@@ -112,6 +123,7 @@ def _handle(name: str, fmt: str) -> None:
 
 def _load_config(path: str) -> None:
     import configparser
+    import json
     import logging.config
 
     try:

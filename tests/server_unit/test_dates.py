@@ -1,0 +1,39 @@
+"""The server's two clocks, written without email.utils and datetime (whose imports cost the
+server ~1.5 MiB of RSS at start-up): the Date header and the JSON access log's time, checked
+against the standard library's own formatting."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime
+from email.utils import formatdate
+
+import pytest
+
+from deploykit.server.logs import utc_time
+from deploykit.server.state import http_date
+
+# Epoch, leap days, year ends, 2038, every weekday and month, sub-second fractions at the rounding edges.
+INSTANTS = [0.0, 951782400.0, 1709164799.0, 1767225599.999, 2**31 + 0.25, 4102444800.0, 1764485400.5]
+INSTANTS += [float(random.Random(7).randrange(0, 4_000_000_000)) + k / 7 for k in range(60)]
+
+
+@pytest.mark.parametrize("now", [float(int(t)) for t in INSTANTS])
+def test_the_date_header_is_imf_fixdate(now: float) -> None:
+    assert http_date(now).decode("ascii") == formatdate(now, usegmt=True)
+
+
+@pytest.mark.parametrize("now", [*INSTANTS, 3561133969.773, 1.0009995, 1.9999996])
+def test_the_json_log_time_is_isoformat_to_the_millisecond(now: float) -> None:
+    assert utc_time(now) == datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+
+
+def test_serving_imports_neither_email_nor_datetime() -> None:
+    code = (
+        "import sys, deploykit.server.server, deploykit.server.command, deploykit.server.protocols.http_httptools;"
+        "print(sorted(m for m in ('email.utils', 'datetime', 'json') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
