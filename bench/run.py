@@ -19,6 +19,7 @@ zero wrk errors; 1 when a server failed to start, crashed, answered wrongly or w
 configuration (missing wrk, bad environment values).
 """
 
+import datetime
 import os
 import shutil
 import signal
@@ -29,6 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script (make bench): the repository root is not on sys.path yet
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import targets  # noqa: E402
 from bench.common import (  # noqa: E402
     POST_LUA,
     RESULTS,
@@ -43,7 +45,7 @@ from bench.common import (  # noqa: E402
     server_specs,
 )
 from bench.harness import measure_startup, run_scenario  # noqa: E402
-from bench.report import _busy_warning, collect_problems, render  # noqa: E402
+from bench.report import _busy_warning, _git_revision, collect_problems, render  # noqa: E402
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -85,6 +87,7 @@ def main() -> int:
         cfg.busy_after = machine_busy(list(cfg.busy_before) or sorted(os.sched_getaffinity(0)))
         problems = collect_problems(scenarios, startup)
         report = render(cfg, specs, scenarios, startup, problems)
+        sides = None
         if not cfg.selftest:
             from bench import process  # restarts under load, workers, Gunicorn
 
@@ -106,11 +109,16 @@ def main() -> int:
             wsgi_sides = wsgi.run_all(cfg.python, cfg.pinning.server_cpu, cfg.pinning.wrk_cpu)
             report += "\n" + wsgi.render(wsgi_sides)
             problems += wsgi.failures(wsgi_sides)
+    when = f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, git {_git_revision()}"
+    summary = targets.render(targets.measured(scenarios, sides), when)
+    report += "\n## Issue 17's targets\n\n" + summary + "\n"
     print()
     print(report, end="")
     RESULTS.mkdir(parents=True, exist_ok=True)
     cfg.output.write_text(report)
     log(f"\nwritten to {cfg.output.relative_to(ROOT)}")
+    if not cfg.selftest and targets.sync_readme(ROOT / "README.md", summary):
+        log("the targets table is copied into README.md (commit it with bench/results/latest.md)")
     if warning := _busy_warning(cfg):
         log(f"make bench: WARNING {warning}")
     if problems:
