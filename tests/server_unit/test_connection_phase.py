@@ -75,6 +75,15 @@ def settle(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(asyncio.sleep(0))
 
 
+def paused_sender(connection: HTTPConnection, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
+    """A sender waiting in drain() behind a paused transport."""
+    connection.pause_writing()
+    waiting = loop.create_task(connection.drain())
+    settle(loop)
+    assert not waiting.done()
+    return waiting
+
+
 def test_a_connection_goes_active_idle_active_and_the_deadline_follows(
     conn: tuple[HTTPConnection, Transport], loop: asyncio.AbstractEventLoop
 ) -> None:
@@ -114,10 +123,7 @@ def test_a_lost_connection_is_closed_and_releases_a_paused_writer(
     conn: tuple[HTTPConnection, Transport], loop: asyncio.AbstractEventLoop
 ) -> None:
     connection, _ = conn
-    connection.pause_writing()
-    waiting = loop.create_task(connection.drain())
-    settle(loop)
-    assert not waiting.done()  # paused: the sender waits
+    waiting = paused_sender(connection, loop)
     connection.connection_lost(None)
     settle(loop)
     assert waiting.done() and connection.phase is ConnPhase.CLOSED
@@ -128,10 +134,7 @@ def test_resume_writing_releases_the_sender(
     conn: tuple[HTTPConnection, Transport], loop: asyncio.AbstractEventLoop
 ) -> None:
     connection, _ = conn
-    connection.pause_writing()
-    waiting = loop.create_task(connection.drain())
-    settle(loop)
-    assert not waiting.done()
+    waiting = paused_sender(connection, loop)
     connection.resume_writing()
     settle(loop)
     assert waiting.done() and not connection.write_paused
