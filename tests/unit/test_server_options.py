@@ -13,7 +13,6 @@ from deploykit.errors import SettingsError
 from deploykit.server.command import flag_options, flags_for
 from deploykit.server.options import ServerOptions, validate
 from deploykit.server.options_spec import SPEC
-from deploykit.settings import rules
 from deploykit.settings.codegen import generate
 from deploykit.settings.server import ServerSettings
 from tests.render.test_every_setting import value_of
@@ -96,6 +95,8 @@ def test_tls_pair_same_verdict_from_the_model_and_from_serve(given: tuple[str, .
 
 
 def test_a_rule_added_to_the_table_binds_both_validators(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploykit.settings import rules  # here, so the other tests run against a tree without it
+
     monkeypatch.setattr(rules, "SET_TOGETHER", (*rules.SET_TOGETHER, ("limit_concurrency", "limit_max_requests")))
     both = {"limit_concurrency": 10, "limit_max_requests": 1000}
     for values in ({"limit_concurrency": 10}, {"limit_max_requests": 1000}):
