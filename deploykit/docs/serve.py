@@ -1,5 +1,5 @@
 """docs/reference/serve.md: `deploykit serve`'s flags, from the argparse table it parses
-(deploykit/server/command.py FLAGS) and the option table generated from ServerSettings
+(deploykit/server/command.py FLAGS, completed as ARGUMENTS) and the option table generated from ServerSettings
 (deploykit/server/options_spec.py SPEC: type, default, bounds) — the same two tables the
 server validates with, so the page cannot list a flag the server does not take."""
 
@@ -54,10 +54,12 @@ def _constraint(spec: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _default(name: str, spec: dict[str, Any]) -> str:
+def _default(name: str, spec: dict[str, Any], given: dict[str, Any]) -> str:
     if name in command.ENVIRONMENT:
         variable = command.ENVIRONMENT[name][0]
         return f"`${variable}`, else `{_show(spec['default'])}`"
+    if command.DEFAULT_TEXT in given:  # the model's value means "decided at start-up"
+        return f"`{_show(spec['default'])}`: {_cell(given[command.DEFAULT_TEXT])}"
     return f"`{_show(spec['default'])}`"
 
 
@@ -104,11 +106,11 @@ def serve_markdown() -> str:
         "| flag | default | constraint | meaning | in a deployment (`[server]`) |",
         "|---|---|---|---|---|",
     ]
-    for flag, kwargs in command.FLAGS:
+    for (flag, given), (_, kwargs) in zip(command.FLAGS, command.ARGUMENTS, strict=True):
         name = command._dest(flag, kwargs)
         spec = SPEC[name]
         lines.append(
-            f"| {_value(flag, kwargs, spec)} | {_default(name, spec)} | {_cell(_constraint(spec))} "
-            f"| {_cell(kwargs.get('help', ''))} | {_cell(serving.where(name))} |"
+            f"| {_value(flag, kwargs, spec)} | {_default(name, spec, given)} | {_cell(_constraint(spec))} "
+            f"| {_cell(given['help'])} | {_cell(serving.where(name))} |"
         )
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from typing import Any
 
 from deploykit.errors import DeployKitError, UsageError
 from deploykit.server.interface import INTERFACES
+from deploykit.server.options_spec import SPEC
 
 _BOOL = argparse.BooleanOptionalAction
 #: What an optional number's flag takes to mean None (e.g. `--ws-ping-interval none`: no pings).
@@ -57,83 +58,163 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-# (flag, argparse kwargs) — every flag maps to the ServerSettings field of the same name.
+#: A flag that takes an optional true/false word, as uvicorn's does (`--ws-per-message-deflate false`);
+#: a bare flag still means true, and the --no- form false. Other bool fields get BooleanOptionalAction.
+_BOOL_VALUE: dict[str, Any] = {"type": _bool, "nargs": "?", "const": True, "metavar": "BOOL"}
+#: The argparse settings the option table decides (see arguments); FLAGS must not repeat them.
+_FROM_SPEC = ("choices", "type", "default", "action")
+#: FLAGS' key for the default --help shows where the effective default is not the model's.
+DEFAULT_TEXT = "default_text"
+
+# (flag, what the option table cannot know) — every flag maps to the ServerSettings field of the same
+# name (or dest). Choices, value types, bool actions and the "[default]" ending each help come from the
+# table generated from the model (options_spec.SPEC), never from here: see arguments().
 FLAGS: list[tuple[str, dict[str, Any]]] = [
-    ("--host", {"help": "bind address [127.0.0.1]"}),
-    ("--port", {"type": int, "help": "bind port [8000]"}),
+    ("--host", {"help": "bind address"}),
+    ("--port", {"help": "bind port"}),
     ("--uds", {"help": "bind to this unix socket path"}),
-    ("--fd", {"type": int, "help": "serve on an inherited socket fd (3 from systemd)"}),
-    ("--backlog", {"type": int, "help": "listen backlog [2048]"}),
-    ("--loop", {"choices": ["auto", "uvloop", "asyncio"], "help": "event loop [auto]"}),
-    ("--http", {"choices": ["auto", "httptools", "h11"], "help": "HTTP parser [auto: httptools]"}),
+    ("--fd", {"help": "serve on an inherited socket fd (3 from systemd)"}),
+    ("--backlog", {"help": "listen backlog"}),
+    ("--loop", {"help": "event loop"}),
+    ("--http", {"help": "HTTP parser; auto is httptools when installed, else h11"}),
+    ("--ws", {"help": "WebSocket implementation; websockets-sansio is websockets"}),
+    ("--ws-max-size", {"help": "close (1009) on a larger WebSocket message, in bytes"}),
+    ("--ws-max-queue", {"help": "received WebSocket messages held for the app before reading stops"}),
+    ("--ws-ping-interval", {"help": "seconds between keepalive pings, or none"}),
+    ("--ws-ping-timeout", {"help": "close (1011) when a ping is not answered within N s, or none"}),
+    ("--ws-per-message-deflate", {**_BOOL_VALUE, "help": "permessage-deflate"}),
     (
-        "--ws",
-        {
-            "choices": ["auto", "websockets", "websockets-sansio", "wsproto", "none"],
-            "help": "WebSocket implementation; websockets-sansio is websockets [auto]",
-        },
+        "--wsgi-threads",
+        # The model's None means "computed at start-up" (interface.wsgi_threads).
+        {"help": "threads per process for a WSGI app", DEFAULT_TEXT: "4 x CPUs / workers, at least 2"},
     ),
-    ("--ws-max-size", {"type": int, "help": "close (1009) on a larger WebSocket message, in bytes [16777216]"}),
-    ("--ws-max-queue", {"type": int, "help": "received WebSocket messages held for the app before reading stops [32]"}),
-    ("--ws-ping-interval", {"type": _float_or_none, "help": "seconds between keepalive pings, or none [20]"}),
-    (
-        "--ws-ping-timeout",
-        {"type": _float_or_none, "help": "close (1011) when a ping is not answered within N s, or none [20]"},
-    ),
-    # Takes a value as uvicorn's does (`--ws-per-message-deflate false`); a bare flag still
-    # means true and --no-ws-per-message-deflate false, as before.
-    (
-        "--ws-per-message-deflate",
-        {"type": _bool, "nargs": "?", "const": True, "metavar": "BOOL", "help": "permessage-deflate [true]"},
-    ),
-    ("--wsgi-threads", {"type": int, "help": "threads per process for a WSGI app [4 x CPUs / workers, at least 2]"}),
-    ("--reset-contextvars", {"action": _BOOL, "help": "run each request in a fresh contextvars.Context"}),
-    ("--lifespan", {"choices": ["auto", "on", "off"], "help": "ASGI lifespan [auto]"}),
+    ("--reset-contextvars", {"help": "run each request in a fresh contextvars.Context"}),
+    ("--lifespan", {"help": "ASGI lifespan"}),
     ("--env-file", {"help": "load KEY=VALUE lines into the environment first"}),
-    ("--workers", {"type": int, "help": "worker processes [$WEB_CONCURRENCY or 1]"}),
+    ("--workers", {"help": "worker processes"}),  # default: $WEB_CONCURRENCY, else the model's (ENVIRONMENT)
     ("--root-path", {"help": "ASGI root_path when mounted below a prefix"}),
-    ("--limit-concurrency", {"type": int, "help": "answer 503 beyond this many requests in flight"}),
-    ("--limit-max-requests", {"type": int, "help": "a worker exits (and is replaced) after this many requests"}),
-    ("--limit-max-requests-jitter", {"type": int, "help": "add up to this many to each worker's limit [0]"}),
-    (
-        "--timeout-worker-healthcheck",
-        {"type": float, "help": "replace a worker whose event loop is stuck this long [10]"},
-    ),
-    ("--timeout-keep-alive", {"type": float, "help": "close idle keep-alive connections after N s [5]"}),
-    ("--timeout-header-read", {"type": float, "help": "total seconds to receive a request head [10]"}),
-    ("--timeout-graceful-shutdown", {"type": float, "help": "seconds to drain on stop [30]"}),
-    ("--proxy-headers", {"action": _BOOL, "help": "trust X-Forwarded-*/Forwarded from allowed IPs [on]"}),
-    (
-        "--forwarded-allow-ips",
-        {"help": "comma-separated IPs, CIDRs, * or unix: [$FORWARDED_ALLOW_IPS or 127.0.0.1,::1,unix:]"},
-    ),
-    ("--server-header", {"action": _BOOL, "help": "send 'server: deploykit' [on]"}),
-    ("--date-header", {"action": _BOOL, "help": "send a Date header [on]"}),
+    ("--limit-concurrency", {"help": "answer 503 beyond this many requests in flight"}),
+    ("--limit-max-requests", {"help": "a worker exits (and is replaced) after this many requests"}),
+    ("--limit-max-requests-jitter", {"help": "add up to this many to each worker's limit"}),
+    ("--timeout-worker-healthcheck", {"help": "replace a worker whose event loop is stuck this long"}),
+    ("--timeout-keep-alive", {"help": "close idle keep-alive connections after N s"}),
+    ("--timeout-header-read", {"help": "total seconds to receive a request head"}),
+    ("--timeout-graceful-shutdown", {"help": "seconds to drain on stop"}),
+    ("--proxy-headers", {"help": "trust X-Forwarded-*/Forwarded from allowed IPs"}),
+    # default: $FORWARDED_ALLOW_IPS, else the model's (ENVIRONMENT)
+    ("--forwarded-allow-ips", {"help": "comma-separated IPs, CIDRs, * or unix:"}),
+    ("--server-header", {"help": "send 'server: deploykit'"}),
+    ("--date-header", {"help": "send a Date header"}),
     ("--header", {"action": "append", "metavar": "NAME:VALUE", "help": "default response header (repeat)"}),
-    ("--max-header-size", {"type": int, "help": "header section limit in bytes, else 431 [16384]"}),
-    ("--max-request-line", {"type": int, "help": "request-target limit in bytes, else 414 [8190]"}),
-    ("--h11-max-incomplete-event-size", {"type": int, "help": "h11 buffer limit in bytes"}),
+    ("--max-header-size", {"help": "header section limit in bytes, else 431"}),
+    ("--max-request-line", {"help": "request-target limit in bytes, else 414"}),
+    ("--h11-max-incomplete-event-size", {"help": "h11 buffer limit in bytes"}),
     ("--ssl-keyfile", {"help": "TLS key file"}),
     ("--ssl-certfile", {"help": "TLS certificate file"}),
     ("--ssl-keyfile-password", {"help": "password of the key file"}),
-    ("--ssl-version", {"type": int, "help": "ssl protocol constant [17]"}),
-    ("--ssl-cert-reqs", {"type": int, "help": "client certs: 0 none, 1 optional, 2 required"}),
+    ("--ssl-version", {"help": "ssl protocol constant"}),
+    ("--ssl-cert-reqs", {"help": "client certs: 0 none, 1 optional, 2 required"}),
     ("--ssl-ca-certs", {"help": "CA file for client certificates"}),
-    ("--ssl-ciphers", {"help": "cipher string [TLSv1]"}),
-    ("--log-level", {"choices": ["critical", "error", "warning", "info", "debug", "trace"], "help": "[info]"}),
+    ("--ssl-ciphers", {"help": "cipher string"}),
+    ("--log-level", {"help": "log level"}),
     ("--log-config", {"help": "logging config: .json/.yaml (dictConfig) or .ini (fileConfig)"}),
-    ("--access-log", {"action": _BOOL, "help": "one log line per request [on]"}),
-    ("--access-log-format", {"help": "text, json, or a template like '{client} {status} {duration_ms}' [text]"}),
-    ("--use-colors", {"action": _BOOL, "help": "colour log output [when a terminal]"}),
-    ("--reload", {"action": _BOOL, "help": "restart on code changes (development)"}),
-    ("--reload-dir", {"action": "append", "dest": "reload_dirs", "help": "directory to watch (repeat) [.]"}),
-    ("--reload-include", {"action": "append", "dest": "reload_includes", "help": "glob to watch (repeat) [*.py]"}),
+    ("--access-log", {"help": "one log line per request"}),
+    ("--access-log-format", {"help": "text, json, or a template like '{client} {status} {duration_ms}'"}),
+    # The model's None means "decide at start-up": colour when stderr is a terminal (logs.configure).
+    ("--use-colors", {"help": "colour log output", DEFAULT_TEXT: "when a terminal"}),
+    ("--reload", {"help": "restart on code changes (development)"}),
+    # The model's () means the current directory (reload.Reloader).
+    (
+        "--reload-dir",
+        {"action": "append", "dest": "reload_dirs", "help": "directory to watch (repeat)", DEFAULT_TEXT: "."},
+    ),
+    ("--reload-include", {"action": "append", "dest": "reload_includes", "help": "glob to watch (repeat)"}),
     ("--reload-exclude", {"action": "append", "dest": "reload_excludes", "help": "glob to ignore (repeat)"}),
-    ("--reload-delay", {"type": float, "help": "seconds to let changes settle before restarting [0.25]"}),
+    ("--reload-delay", {"help": "seconds to let changes settle before restarting"}),
 ]
 
+#: Flags that fall back to an environment variable when not given, as uvicorn (and Gunicorn,
+#: for WEB_CONCURRENCY) read them: field -> (variable, parse; None means "unset or unusable").
+ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "workers": ("WEB_CONCURRENCY", lambda raw: int(raw) if raw.isdigit() else None),
+    "forwarded_allow_ips": ("FORWARDED_ALLOW_IPS", lambda raw: raw if raw.strip() else None),
+}
 
-def parser() -> argparse.ArgumentParser:
+
+def _dest(flag: str, kwargs: Mapping[str, Any]) -> str:
+    """The ServerSettings field a flag sets (``--header`` is collected into ``headers``)."""
+    dest = str(kwargs.get("dest", flag[2:].replace("-", "_")))
+    return "headers" if dest == "header" else dest
+
+
+def arguments(spec: Mapping[str, Mapping[str, Any]] = SPEC) -> list[tuple[str, dict[str, Any]]]:
+    """FLAGS completed from SPEC into add_argument's keywords: a choice field's choices, an int or
+    float field's type (an optional float also takes `none`), a bool field's --x/--no-x action,
+    and the help's "[default]" from the model (or the flag's DEFAULT_TEXT, or its ENVIRONMENT)."""
+    table = []
+    for flag, given in FLAGS:
+        name = _dest(flag, given)
+        field = spec[name]
+        kwargs = {key: value for key, value in given.items() if key != DEFAULT_TEXT}
+        hand = [key for key in _FROM_SPEC if key in given and not _allowed(key, given[key], field)]
+        if hand:
+            raise TypeError(f"FLAGS {flag}: {', '.join(hand)} come from the option table (options_spec.SPEC)")
+        kind = field["kind"]
+        if kind == "choice":
+            kwargs["choices"] = field["choices"]
+        elif kind == "int":
+            kwargs["type"] = int
+        elif kind == "float":
+            kwargs["type"] = _float_or_none if field.get("optional") else float
+        elif kind == "bool" and "type" not in kwargs:
+            kwargs["action"] = _BOOL
+        default = given.get(DEFAULT_TEXT) or default_text(name, field, words=_WORDS[kwargs.get("type") is _bool])
+        if default:
+            kwargs["help"] += f" [{default.replace('%', '%%')}]"  # argparse %-formats help texts
+        table.append((flag, kwargs))
+    return table
+
+
+def _allowed(key: str, value: Any, field: Mapping[str, Any]) -> bool:
+    """Whether FLAGS may set KEY (one of _FROM_SPEC) to VALUE: only what the table cannot know."""
+    if key == "action":
+        return bool(value == "append")  # a repeated flag collecting a list
+    if key == "type":
+        return value is _bool and field["kind"] == "bool"  # _BOOL_VALUE's flag shape
+    return False
+
+
+#: How a bool default reads in --help: for a --x/--no-x flag, and for a _BOOL_VALUE flag.
+_WORDS = {False: ("on", "off"), True: ("true", "false")}
+
+
+def default_text(name: str, field: Mapping[str, Any], words: tuple[str, str] = _WORDS[False]) -> str | None:
+    """The "[default]" of field NAME's flag from its SPEC entry, None when there is nothing to show
+    (None, empty); a field in ENVIRONMENT names its variable first."""
+    value = field["default"]
+    shown: str | None
+    if isinstance(value, bool):
+        shown = words[0] if value else words[1]
+    elif value is None or (isinstance(value, str | tuple | list | dict) and not value):
+        shown = None
+    elif isinstance(value, float) and value.is_integer():
+        shown = str(int(value))
+    elif isinstance(value, tuple | list):
+        shown = ", ".join(map(str, value))
+    else:
+        shown = str(value)
+    if name in ENVIRONMENT:
+        variable = "$" + ENVIRONMENT[name][0]
+        return f"{variable} or {shown}" if shown else variable
+    return shown
+
+
+#: FLAGS as add_argument takes them, from the generated option table.
+ARGUMENTS = arguments()
+
+
+def parser(spec: Mapping[str, Mapping[str, Any]] | None = None) -> argparse.ArgumentParser:
+    """`deploykit serve`'s parser; SPEC (a changed model's table, in tests) replaces the generated one."""
     p = argparse.ArgumentParser(
         prog="deploykit serve",
         description="Run an ASGI app. Flags mirror uvicorn's.",
@@ -149,7 +230,7 @@ def parser() -> argparse.ArgumentParser:
         default="auto",
         help="the app's kind: auto detects it at start-up (asgi3, asgi2 or wsgi); app.interface in a deployment [auto]",
     )
-    for flag, kwargs in FLAGS:
+    for flag, kwargs in ARGUMENTS if spec is None else arguments(spec):
         p.add_argument(flag, **kwargs)
         if kwargs.get("type") is _bool:
             dest = flag[2:].replace("-", "_")
@@ -192,24 +273,11 @@ def _ip_list(raw: str) -> list[str]:
     return [ip.strip() for ip in raw.split(",") if ip.strip()]
 
 
-#: Flags that fall back to an environment variable when not given, as uvicorn (and Gunicorn,
-#: for WEB_CONCURRENCY) read them: field -> (variable, parse; None means "unset or unusable").
-ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "workers": ("WEB_CONCURRENCY", lambda raw: int(raw) if raw.isdigit() else None),
-    "forwarded_allow_ips": ("FORWARDED_ALLOW_IPS", lambda raw: raw if raw.strip() else None),
-}
-
 _PATHS = {"uds", "env_file", "ssl_keyfile", "ssl_certfile", "ssl_ca_certs", "log_config"}
 
 
-def _dest(flag: str, kwargs: dict[str, Any]) -> str:
-    """The ServerSettings field a flag sets (``--header`` is collected into ``headers``)."""
-    dest = str(kwargs.get("dest", flag[2:].replace("-", "_")))
-    return "headers" if dest == "header" else dest
-
-
-#: field -> (flag, argparse kwargs): FLAGS read the other way.
-BY_FIELD: dict[str, tuple[str, dict[str, Any]]] = {_dest(flag, kwargs): (flag, kwargs) for flag, kwargs in FLAGS}
+#: field -> (flag, argparse kwargs): ARGUMENTS read the other way.
+BY_FIELD: dict[str, tuple[str, dict[str, Any]]] = {_dest(flag, kwargs): (flag, kwargs) for flag, kwargs in ARGUMENTS}
 
 
 def flags_for(values: Mapping[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from deploykit.errors import SettingsError
 from deploykit.server.options_spec import SPEC, ServerOptions
+from deploykit.settings import rules
 from deploykit.settings.syntax import CHECKS
 
 __all__ = ["ServerOptions", "validate"]
@@ -22,7 +23,7 @@ def validate(given: Mapping[str, Any], source: str = "options") -> ServerOptions
     problems = []
     values: dict[str, Any] = {}
     for name, value in given.items():
-        label = "--" + name.replace("_", "-") if source == "command line" else name
+        label = _label(name, source)
         spec = SPEC.get(name)
         if spec is None:
             problems.append(f"{source}: {label} = {value!r}: unknown option")
@@ -31,12 +32,18 @@ def validate(given: Mapping[str, Any], source: str = "options") -> ServerOptions
             values[name] = _value(spec, value)
         except ValueError as exc:
             problems.append(f"{source}: {label} = {value!r}: {exc}")
-    if not problems and (values.get("ssl_keyfile") is None) != (values.get("ssl_certfile") is None):
-        problems.append(f"{source}: ssl_keyfile and ssl_certfile must be set together")
+    if not problems:  # the model's cross-field rules, from the table its validator reads
+        for group in rules.set_in_part(values):
+            problems.append(f"{source}: {rules.together([_label(name, source) for name in group])}")
     if problems:
         count = len(problems)
         raise SettingsError(f"{count} invalid server option{'s' if count != 1 else ''}", problems=tuple(problems))
     return ServerOptions(**values)
+
+
+def _label(name: str, source: str) -> str:
+    """How SOURCE spells option NAME: its flag on the command line, else the field."""
+    return "--" + name.replace("_", "-") if source == "command line" else name
 
 
 def _value(spec: Mapping[str, Any], value: Any) -> Any:

@@ -16,7 +16,7 @@ import typing
 from typing import Any
 
 import annotated_types
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from deploykit.settings.server import ServerSettings
@@ -94,27 +94,39 @@ def _item_syntax(annotation: Any) -> tuple[str | None, str | None]:
     return _syntax(args[0]), _syntax(args[1])
 
 
+def entry(field_info: FieldInfo) -> tuple[dict[str, Any], str]:
+    """(SPEC entry, Python type) for one field: describe's, plus item syntaxes and the default."""
+    spec, pytype = describe(field_info)
+    if spec["kind"] in ("list", "dict"):
+        key, value = _item_syntax(field_info.annotation)
+        spec["item"] = key
+        if spec["kind"] == "dict":
+            spec["value"] = value
+    spec["default"] = field_info.get_default(call_default_factory=True)
+    return spec, pytype
+
+
+def specs(model: type[BaseModel] = ServerSettings) -> dict[str, dict[str, Any]]:
+    """MODEL's SPEC table (what options_spec.py holds for ServerSettings); tests derive
+    `deploykit serve`'s parser from a changed model's table with it."""
+    return {name: entry(info)[0] for name, info in model.model_fields.items()}
+
+
 def generate() -> str:
     lines = [HEADER, "", "@dataclass(frozen=True, slots=True)", "class ServerOptions:"]
     lines.append('    """The validated options of `deploykit serve` (mirrors ServerSettings)."""')
     lines.append("")
-    specs: dict[str, dict[str, Any]] = {}
+    table: dict[str, dict[str, Any]] = {}
     for name, info in ServerSettings.model_fields.items():
-        spec, pytype = describe(info)
-        if spec["kind"] in ("list", "dict"):
-            key, value = _item_syntax(info.annotation)
-            spec["item"] = key
-            if spec["kind"] == "dict":
-                spec["value"] = value
-        default = info.get_default(call_default_factory=True)
+        spec, pytype = entry(info)
+        default = spec["default"]
         if isinstance(default, dict):
             lines.append(f"    {name}: {pytype} = field(default_factory=dict)")
         else:
             lines.append(f"    {name}: {pytype} = {default!r}")
-        spec["default"] = default
-        specs[name] = spec
+        table[name] = spec
     lines += ["", "", "SPEC: dict[str, dict[str, Any]] = {"]
-    for name, spec in specs.items():
+    for name, spec in table.items():
         lines.append(f"    {name!r}: {spec!r},")
     lines.append("}")
     return "\n".join(lines) + "\n"

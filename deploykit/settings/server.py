@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
+from deploykit.settings import rules
 from deploykit.settings.base import Model, conflict
 from deploykit.settings.syntax import CHECKS
 from deploykit.settings.types import (
@@ -95,7 +96,8 @@ class ServerSettings(Model):
     use_colors: bool | None = None
 
     @model_validator(mode="after")
-    def _tls_pairs(self) -> ServerSettings:
-        if (self.ssl_keyfile is None) != (self.ssl_certfile is None):
-            raise conflict("ssl_keyfile and ssl_certfile must be set together", "ssl_keyfile", "ssl_certfile")
+    def _set_together(self) -> ServerSettings:
+        """settings/rules.py's SET_TOGETHER, the table `deploykit serve` checks too (server/options.py)."""
+        if broken := rules.set_in_part(dict(self)):
+            raise conflict(rules.together(broken[0]), *broken[0])  # pydantic's after-validator reports one
         return self

@@ -71,14 +71,54 @@ def test_same_values_accepted_and_rejected(name: str) -> None:
     assert disagree == [], f"{name}: model and serve options disagree on {disagree!r}"
 
 
-def test_tls_pair() -> None:
-    for values in ({"ssl_keyfile": "/k"}, {"ssl_certfile": "/c"}):
+TLS = {"ssl_keyfile": "/k", "ssl_certfile": "/c"}
+
+
+@pytest.mark.parametrize("given", [("ssl_keyfile",), ("ssl_certfile",), (), ("ssl_keyfile", "ssl_certfile")])
+def test_tls_pair_same_verdict_from_the_model_and_from_serve(given: tuple[str, ...]) -> None:
+    """The one rule (settings/rules.py) through both validators, for every combination."""
+    values = {name: TLS[name] for name in given}
+    ok = len(given) != 1
+    assert accepts_model_values(values) == ok
+    assert accepts_options_values(values) == ok
+    if not ok:
+        with pytest.raises(ValidationError, match="ssl_keyfile and ssl_certfile must be set together"):
+            ServerSettings.model_validate(values)
         with pytest.raises(SettingsError) as info:
             validate(values)
         assert info.value.problems == ("options: ssl_keyfile and ssl_certfile must be set together",)
-        with pytest.raises(ValidationError):
-            ServerSettings.model_validate(values)
-    assert validate({"ssl_keyfile": "/k", "ssl_certfile": "/c"}).ssl_certfile == "/c"
+        with pytest.raises(SettingsError) as info:
+            validate(flag_options(flags_for(values)), source="command line")
+        assert info.value.problems == ("command line: --ssl-keyfile and --ssl-certfile must be set together",)
+    else:
+        assert validate(values).ssl_certfile == values.get("ssl_certfile")
+
+
+def test_a_rule_added_to_the_table_binds_both_validators(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploykit.settings import rules  # here, so the other tests run against a tree without it
+
+    monkeypatch.setattr(rules, "SET_TOGETHER", (*rules.SET_TOGETHER, ("limit_concurrency", "limit_max_requests")))
+    both = {"limit_concurrency": 10, "limit_max_requests": 1000}
+    for values in ({"limit_concurrency": 10}, {"limit_max_requests": 1000}):
+        assert not accepts_model_values(values)
+        assert not accepts_options_values(values)
+    assert accepts_model_values(both) and accepts_options_values(both)
+
+
+def accepts_model_values(values: dict[str, Any]) -> bool:
+    try:
+        ServerSettings.model_validate(values)
+    except ValidationError:
+        return False
+    return True
+
+
+def accepts_options_values(values: dict[str, Any]) -> bool:
+    try:
+        validate(values)
+    except SettingsError:
+        return False
+    return True
 
 
 def test_errors_name_the_flag_and_use_the_models_wording() -> None:
