@@ -9,11 +9,11 @@ whose README change was not committed).
 from __future__ import annotations
 
 import re
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import rounds
 from bench.common import DEPLOYKIT, UVICORN
 from bench.harness import SideResult
 from bench.ws import Side
@@ -68,7 +68,7 @@ def measured(
 
     ws: float | None = None
     if ws_sides:
-        rate = {s.name: statistics.median(s.rates) if s.rates and not s.failure else None for s in ws_sides}
+        rate = rounds.medians(ws_sides)
         ws = _ratio(rate.get("deploykit"), rate.get("uvicorn"))
     return [
         (HELLO, http("hello", _rps)),

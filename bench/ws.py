@@ -23,13 +23,17 @@ import base64
 import os
 import signal
 import socket
-import statistics
 import struct
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: the repository root is not on sys.path yet
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import rounds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -166,12 +170,9 @@ def client_main(argv: list[str]) -> None:
 
 
 @dataclass
-class Side:
-    name: str
-    argv: list[str]
-    rates: list[float] = field(default_factory=list)
+class Side(rounds.Side):
+    argv: list[str] = field(default_factory=list)
     idle_kib_per_conn: float | None = None
-    failure: str | None = None
 
 
 def _uvicorn_ws() -> str:
@@ -266,7 +267,7 @@ def _idle_per_connection(python: str, server: _Server, cpu: int | None) -> float
 
 
 def run_all(python: str, server_cpu: int | None, client_cpu: int | None) -> list[Side]:
-    sides = [Side(name, []) for name in ("deploykit", "uvicorn")]
+    sides = [Side(name) for name in ("deploykit", "uvicorn")]
     for index in range(ROUNDS):
         for side in sides if index % 2 == 0 else sides[::-1]:
             if side.failure:
@@ -292,7 +293,7 @@ def run_all(python: str, server_cpu: int | None, client_cpu: int | None) -> list
 
 def render(sides: list[Side]) -> str:
     dk, uv = sides
-    median = {s.name: statistics.median(s.rates) if s.rates and not s.failure else None for s in sides}
+    median = rounds.medians(sides)
 
     def ratio(a: float | None, b: float | None) -> str:
         return f"{a / b:.2f}×" if a and b else "—"
@@ -320,27 +321,17 @@ def render(sides: list[Side]) -> str:
         f"{cell(dk, f'{dk_mem:.1f} KiB' if dk_mem is not None else None)} "
         f"| {cell(uv, f'{uv_mem:.1f} KiB' if uv_mem is not None else None)} | {ratio(dk_mem, uv_mem)} |",
         "",
-        "Per-round messages/s: "
-        + "; ".join(f"{s.name} [{', '.join(f'{r:,.0f}' for r in s.rates) or '—'}]" for s in sides),
+        rounds.per_round("messages/s", sides),
     ]
     return "\n".join(lines) + "\n"
 
 
 def failures(sides: list[Side]) -> list[str]:
-    return [f"websockets: {side.name} {side.failure}" for side in sides if side.failure]
-
-
-def _standalone() -> int:
-    cpus = sorted(os.sched_getaffinity(0))
-    server_cpu, client_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
-    venv = ROOT / ".venv" / "bin" / "python"
-    sides = run_all(str(venv) if venv.exists() else sys.executable, server_cpu, client_cpu)
-    print(render(sides), end="")
-    return 1 if failures(sides) else 0
+    return rounds.failed("websockets", sides)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "client":
         client_main(sys.argv[2:])
     else:
-        sys.exit(_standalone())
+        sys.exit(rounds.standalone(run_all, render, failures))

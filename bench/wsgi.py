@@ -16,12 +16,15 @@ import os
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: the repository root is not on sys.path yet
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import rounds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -34,11 +37,7 @@ ROUNDS = int(os.environ.get("BENCH_WSGI_ROUNDS", "3"))
 SIDES = ("deploykit", "uvicorn", "gunicorn")
 
 
-@dataclass
-class Side:
-    name: str
-    rates: list[float] = field(default_factory=list)
-    failure: str | None = None
+Side = rounds.Side
 
 
 def _argv(python: str, side: str, port: int) -> list[str]:
@@ -128,7 +127,7 @@ def run_all(python: str, server_cpu: int | None, client_cpu: int | None) -> list
 
 
 def render(sides: list[Side]) -> str:
-    median = {s.name: statistics.median(s.rates) if s.rates and not s.failure else None for s in sides}
+    median = rounds.medians(sides)
     dk = median["deploykit"]
 
     def cell(side: Side) -> str:
@@ -151,24 +150,14 @@ def render(sides: list[Side]) -> str:
         f"| GET, 13 B body | {' | '.join(cell(s) for s in sides)} | {ratio(median['uvicorn'])} "
         f"| {ratio(median['gunicorn'])} |",
         "",
-        "Per-round requests/s: "
-        + "; ".join(f"{s.name} [{', '.join(f'{r:,.0f}' for r in s.rates) or '—'}]" for s in sides),
+        rounds.per_round("requests/s", sides),
     ]
     return "\n".join(lines) + "\n"
 
 
 def failures(sides: list[Side]) -> list[str]:
-    return [f"wsgi: {side.name} {side.failure}" for side in sides if side.failure]
-
-
-def _standalone() -> int:
-    cpus = sorted(os.sched_getaffinity(0))
-    server_cpu, client_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
-    venv = ROOT / ".venv" / "bin" / "python"
-    sides = run_all(str(venv) if venv.exists() else sys.executable, server_cpu, client_cpu)
-    print(render(sides), end="")
-    return 1 if failures(sides) else 0
+    return rounds.failed("wsgi", sides)
 
 
 if __name__ == "__main__":
-    sys.exit(_standalone())
+    sys.exit(rounds.standalone(run_all, render, failures))
