@@ -138,3 +138,20 @@ def test_resume_writing_releases_the_sender(
     connection.resume_writing()
     settle(loop)
     assert waiting.done() and not connection.write_paused
+
+
+def test_a_head_arriving_in_the_stop_grace_keeps_the_grace_deadline(
+    conn: tuple[HTTPConnection, Transport], loop: asyncio.AbstractEventLoop
+) -> None:
+    """A stopping server answers a request already on its way, but does not wait a whole
+    header-read timeout for a head that trickles in: the grace deadline stays."""
+    connection, transport = conn
+    connection.data_received(GET)
+    settle(loop)
+    connection.shutdown()
+    grace = connection.deadline
+    assert grace < loop.time() + 1 < loop.time() + connection.header_timeout
+    connection.data_received(b"GET / HTTP/1.1\r\nhost")
+    assert connection.deadline == grace and connection.phase is ConnPhase.DRAINING
+    connection.expire()  # the ticker, at the grace deadline
+    assert transport.closed and connection.phase is ConnPhase.CLOSED
