@@ -242,6 +242,9 @@ def test_file_wrapper_head_sends_no_body_and_closes_the_file(wsgi: Server, big_f
         assert _used_our_wrapper(record) and _reads(record) == []  # the file was not even read
 
 
+@pytest.mark.skipif(
+    TARGET == "uvicorn", reason="uvicorn's WSGI sends the longer body, fails it in the server and drops the connection"
+)
 def test_file_wrapper_sends_no_more_than_the_declared_length(wsgi: Server, big_file: Path, tmp_path: Path) -> None:
     record = tmp_path / "record"
     length = 300_000  # inside the second 256 KiB block
