@@ -48,8 +48,8 @@ from typing import Any
 from deploykit.errors import DeployKitError
 
 Message = dict[str, Any]
-#: Body chunks the listener may queue ahead of the app's reads (each one receive() message,
-#: at most what the server read from the socket at once: 64 KiB with the default buffers).
+#: Body chunks the listener may queue ahead of the app's reads (each one receive() message: what
+#: the server had buffered, at most its 64 KiB high-water mark and one socket read, 250 KB seen).
 QUEUED_CHUNKS = 4
 #: How often a thread waiting on the loop checks whether its request was abandoned.
 _POLL = 0.5
