@@ -3,17 +3,28 @@
 Each request runs the app in a thread of a bounded pool (``--wsgi-threads``);
 the event loop keeps the socket. The two sides meet in an ``_Exchange``:
 
-- request body: a loop-side pump reads the ASGI ``receive`` channel into a
+- request body: a loop-side listener reads the ASGI ``receive`` channel into a
   bounded queue of chunks (``QUEUED_CHUNKS``); ``wsgi.input`` reads from it on
   demand, so a large upload is never held whole in memory, and while the app
-  does not read, the queue fills, the pump stops receiving and the server stops
+  does not read, the queue fills, the listener stops receiving and the server stops
   reading the socket (its own flow control);
 - response: every block the app yields is handed to the loop and the thread
   waits until the server has taken it (``send`` waits while the transport's
   buffer is over its high-water mark), so a large iterable is streamed at the
   client's pace, never queued whole;
 - the iterable's ``close()`` is always called: at the end, after an exception,
-  and when the client went away (the thread stops iterating at the next block).
+  and when the client went away (the thread stops iterating at the next block);
+- the client's departure is learnt however much of the body the app has read:
+  from ``receive()`` (``http.disconnect``) while a receive can be pending, i.e.
+  while the body queue has room or the body is all queued; when the app leaves
+  a large body unread, the queue is full and the listener may not receive (it would
+  take bytes the app may still read), so each streamed block also asks the
+  server: an ``OSError`` from ``send()`` (ASGI 2.4) or, from deploykit's own
+  request cycle, its ``disconnected`` flag;
+- ``wsgi.file_wrapper`` (PEP 3333's optional extension, which Flask's
+  ``send_file`` and Django's ``FileResponse`` use) reads the file in the thread in
+  ``FILE_BLOCK`` pieces, each sent as a block above, and never sends more than a
+  ``Content-Length`` the app set (nor any body to a HEAD request).
 
 If the request is cancelled (server shutdown past its grace period), the
 thread is told at its next crossing (a read or a block) and unwinds, running
@@ -31,17 +42,20 @@ import functools
 import queue
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any
 
 from deploykit.errors import DeployKitError
 
 Message = dict[str, Any]
-#: Body chunks the pump may queue ahead of the app's reads (each one receive() message,
-#: at most what the server read from the socket at once: 64 KiB with the default buffers).
+#: Body chunks the listener may queue ahead of the app's reads (each one receive() message: what
+#: the server had buffered, at most its 64 KiB high-water mark and one socket read, 250 KB seen).
 QUEUED_CHUNKS = 4
 #: How often a thread waiting on the loop checks whether its request was abandoned.
 _POLL = 0.5
+#: The most a wsgi.file_wrapper response reads from its file at once (one crossing to the loop
+#: per block; the app's block_size, 4-8 KiB in Django and Werkzeug, would cost 32-64 times as many).
+FILE_BLOCK = 256 * 1024
 _HTTP_11 = {"1.0": "HTTP/1.0", "1.1": "HTTP/1.1"}
 
 
@@ -83,20 +97,22 @@ class WSGIApp:
         exchange = _Exchange(loop, send, receive)
         exchange.body.initial(first)
         if not exchange.body.ended:
-            exchange.pump = loop.create_task(exchange.pump_body())
+            exchange.listener = loop.create_task(exchange.listen())
         environ = build_environ(scope, exchange.body, multiprocess=self.multiprocess)
         try:
             # In a copy of this request's context (a fresh one with --reset-contextvars): what the app
             # sets in a contextvar stays with the request, never with the pool's thread.
             context = contextvars.copy_context()
             await loop.run_in_executor(self.executor, context.run, exchange.serve, self.app, environ)
-            for message in exchange.final:  # the last messages: sent here, the thread did not wait for them
-                await send(message)
+            try:
+                for message in exchange.final:  # the last messages: sent here, the thread did not wait for them
+                    await send(message)
+            except OSError:  # ASGI 2.4: the client has gone; nothing is left to tell the app
+                pass
         finally:
             exchange.abandoned = True  # no-op when the thread is done; else it unwinds at its next crossing
-            for task in (exchange.pump, exchange.watcher):
-                if task is not None:
-                    task.cancel()
+            if exchange.listener is not None:
+                exchange.listener.cancel()
 
 
 class ThreadPool(concurrent.futures.Executor):
@@ -158,40 +174,47 @@ class _Exchange:
         self.loop = loop
         self.send = send
         self.receive = receive
+        # deploykit's request cycle (send is its bound method) says whether the client has left.
+        self.cycle = getattr(send, "__self__", None)
         self.body = Input(self)
-        self.pump: asyncio.Task[None] | None = None
-        self.watcher: asyncio.Task[None] | None = None
+        self.listener: asyncio.Task[None] | None = None
         self.disconnected = False
         self.abandoned = False
         self.status = ""
         self.headers: list[tuple[bytes, bytes]] = []
+        self.declared: int | None = None  # the Content-Length the app set: never more is sent
+        self.written = 0
         self.head_sent = False
         self.final: list[Message] = []
 
     # -- loop side ------------------------------------------------------------------
-    async def pump_body(self) -> None:
-        """Request body into the bounded queue, then wait for the disconnect."""
+    async def listen(self) -> None:
+        """The client's side while the app runs: the request body into the bounded queue (waiting
+        for room while the app does not read), and once it is all queued, receive() again: it
+        returns only when the client leaves (or the response is complete)."""
         body = self.body
-        while not body.ended:
+        while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 self.disconnected = True
                 body.end()
                 return
-            await body.put(message.get("body", b""), more=message.get("more_body", False))
-        await self.watch()
-
-    async def watch(self) -> None:
-        """After the body: receive() returns only when the client leaves (or the response is complete)."""
-        message = await self.receive()
-        if message["type"] == "http.disconnect":
-            self.disconnected = True
+            if not body.ended:
+                await body.put(message.get("body", b""), more=message.get("more_body", False))
 
     async def _send_all(self, messages: list[Message]) -> None:
-        if self.pump is None and self.watcher is None:  # a streamed response: learn when the client leaves
-            self.watcher = self.loop.create_task(self.watch())
-        for message in messages:
-            await self.send(message)
+        if self.listener is None:  # a streamed response, the body all read: learn when the client leaves
+            self.listener = self.loop.create_task(self.listen())
+        try:
+            for message in messages:
+                await self.send(message)
+        except OSError:  # ASGI 2.4: send() on a closed connection
+            self.disconnected = True
+        # While the app leaves a large body unread, the listener waits for room in the queue and
+        # cannot receive() the disconnect (it would take body bytes the app may still read); the
+        # server learns of it when a write fails and, if it is deploykit's, says so here.
+        if getattr(self.cycle, "disconnected", False) is True:
+            self.disconnected = True
 
     # -- thread side --------------------------------------------------------------
     def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -218,14 +241,20 @@ class _Exchange:
         result: Any = None
         try:
             result = app(environ, self.start_response)
-            if isinstance(result, list | tuple) and len(result) == 1 and not self.head_sent:
+            if type(result) is FileWrapper:  # our own wrapper, not one a middleware wrapped: read it here
+                blocks: Iterable[bytes] = self._file_blocks(result, environ)
+            elif isinstance(result, list | tuple) and len(result) == 1 and not self.head_sent:
                 self._respond_whole(bytes(result[0]))  # one block: one crossing, with a Content-Length
                 return
-            for block in result:
+            else:
+                blocks = result
+            for block in blocks:
+                if block:
+                    self.write(block)  # raises Abandoned when the client has left
                 if self.disconnected:
                     return  # the client left: stop producing (close() below)
-                if block:
-                    self.write(block)
+                if self.declared is not None and self.written >= self.declared:
+                    break  # all the app declared is sent: the rest would not be
             if not self.disconnected:
                 self._finish()
         except Abandoned:
@@ -247,15 +276,33 @@ class _Exchange:
         elif self.status:
             raise AssertionError("start_response called a second time without exc_info")
         self.status, self.headers = _status(status), _headers(headers)
+        self.declared = None
+        for name, value in self.headers:
+            if name == b"content-length" and value.isdigit():  # a bad one fails the head in the server
+                self.declared = int(value)
         return self.write
 
     def write(self, data: bytes) -> None:
         """A block of the body (also the legacy write() callable start_response returns)."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"a WSGI app must produce bytes, not {type(data).__name__}")
+        if self.disconnected:
+            raise Abandoned  # the client left (the app's own write() calls learn it here)
+        if self.declared is not None:
+            data = data[: max(0, self.declared - self.written)]
+            if not data and self.head_sent:
+                return
+        self.written += len(data)
         messages = self._head() if not self.head_sent else []
         messages.append({"type": "http.response.body", "body": bytes(data), "more_body": True})
         self.call(self._send_all(messages))
+
+    def _file_blocks(self, wrapper: FileWrapper, environ: dict[str, Any]) -> Iterator[bytes]:
+        """What a wsgi.file_wrapper response sends: nothing to a HEAD request or with a status
+        that has no body (the file is not read), else at most the declared Content-Length."""
+        if environ["REQUEST_METHOD"] == "HEAD" or self.status[:3] in ("204", "304"):
+            return iter(())
+        return wrapper.blocks(FILE_BLOCK, self.declared)
 
     def _head(self) -> list[Message]:
         if not self.status:
@@ -269,6 +316,8 @@ class _Exchange:
         self.final.append({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _respond_whole(self, data: bytes) -> None:
+        if self.declared is not None:
+            data = data[: self.declared]
         self.final = self._head()
         if not any(name == b"content-length" for name, _ in self.headers):
             self.final[0]["headers"] = [*self.headers, (b"content-length", b"%d" % len(data))]
@@ -399,6 +448,40 @@ class Input:
         return line
 
 
+class FileWrapper:
+    """``wsgi.file_wrapper`` (PEP 3333): a file-like's content as an iterable of blocks.
+    Returned by the app as it is, the adapter reads it in FILE_BLOCK pieces and at most the
+    response's Content-Length (``_Exchange.serve``); a middleware that wraps it sees an ordinary
+    iterable of BLOCK_SIZE reads. ``close()`` closes the file-like (when it has a close)."""
+
+    def __init__(self, filelike: Any, block_size: int = 8192) -> None:
+        if not callable(getattr(filelike, "read", None)):
+            raise TypeError(f"wsgi.file_wrapper: {type(filelike).__name__} has no read()")
+        self.filelike = filelike
+        self.block_size = block_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.blocks(self.block_size, None)
+
+    def blocks(self, size: int, limit: int | None) -> Iterator[bytes]:
+        """Reads of at most SIZE bytes until the end of the file or LIMIT bytes in all. read1 where the
+        file has it: a pipe's or a socket's data is sent as it comes, not once SIZE bytes are there."""
+        read = getattr(self.filelike, "read1", None) or self.filelike.read
+        left = limit
+        while left is None or left > 0:
+            data = read(size if left is None else min(size, left))
+            if not data:
+                return
+            if left is not None:
+                left -= len(data)
+            yield data
+
+    def close(self) -> None:
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+
 def _wake(future: asyncio.Future[None] | None) -> None:
     if future is not None and not future.done():
         future.set_result(None)
@@ -426,6 +509,7 @@ def build_environ(scope: Message, body: Any, *, multiprocess: bool = False) -> d
         # The body ends where wsgi.input says (a chunked request has no CONTENT_LENGTH):
         # the mod_wsgi/Gunicorn extension that Werkzeug and Django read.
         "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": FileWrapper,
     }
     host = None
     for raw_name, raw_value in scope["headers"]:

@@ -6,6 +6,7 @@ is given: auto must detect both apps; uvicorn (SERVE_TEST_TARGET=uvicorn) is tol
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.polling import wait_for
-from tests.server.harness import TARGET, OwnServer, Serve, Server, request
+from tests.server.harness import TARGET, OwnServer, RawConn, Serve, Server, request
 
 pytest.importorskip("flask")
 pytest.importorskip("django")
@@ -138,6 +139,124 @@ def test_root_path_is_script_name(serve: Serve, request_app: str) -> None:
 @pytest.fixture
 def request_app(wsgi: Server) -> str:
     return next(app for app in APPS if f"apps:{app}" in " ".join(wsgi.argv))
+
+
+# -- a client that leaves while the app streams without end -------------------------------------------
+# uvicorn's WSGI (a2wsgi, or its own middleware) never learns that the client left: the endless iterable
+# is iterated for ever (and --wsgi-threads is deploykit's flag).
+ONE_THREAD = ("--wsgi-threads", "1")
+BODY = 16 * MIB  # declared; far more than the adapter's queue and the server's buffer hold unread
+
+
+@pytest.fixture(params=APPS)
+def one_thread(request: pytest.FixtureRequest, serve: Serve) -> Server:
+    if TARGET == "uvicorn":
+        pytest.skip("uvicorn's WSGI iterates an endless response for a client that left, for ever")
+    return serve(*ONE_THREAD, app=request.param).wait_ready()
+
+
+def _send_until_stalled(conn: RawConn, size: int, record: Path) -> int:
+    """Send up to SIZE body bytes; stop early once the app streams and the server has stopped reading
+    (a send that waits 0.3 s: the socket buffers are full). Returns the bytes sent."""
+    block = b"u" * 65536
+    conn.sock.settimeout(0.3)
+    sent = 0
+    deadline = time.monotonic() + 20
+    while sent < size:
+        try:
+            sent += conn.sock.send(block[: size - sent])
+        except TimeoutError:
+            if _produced(record) > 0:
+                break
+            assert time.monotonic() < deadline, f"the app neither read on nor streamed after {sent} bytes"
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("declared", "read"),
+    [(BODY, 0), (BODY, BODY // 2), (1000, 0)],
+    ids=["large body unread", "large body half read", "small body unread"],
+)
+def test_a_client_that_leaves_an_endless_response_is_noticed(
+    one_thread: Server, tmp_path: Path, declared: int, read: int
+) -> None:
+    record = tmp_path / "record"
+    conn = one_thread.connect()
+    with conn:
+        target = f"/endless?read={read}&record={quote(str(record))}"
+        conn.send(request(target, "POST", ("Host: test", f"Content-Length: {declared}")))
+        sent = _send_until_stalled(conn, declared, record)
+        assert sent >= read
+        wait_for(lambda: _produced(record) > 0, 10, "the app to stream")
+    # The client has gone, having read nothing: the iterable stops and is closed, the one thread is free.
+    wait_for(lambda: "closed" in record.read_text(), 10, lambda: f"close() after the client left: {record.read_text()}")
+    produced = _produced(record)
+    response = one_thread.exchange(request("/"), timeout=10)
+    assert (response.status, response.body) == (200, b"hello")
+    assert _produced(record) == produced  # not a block more once closed
+
+
+# -- wsgi.file_wrapper: Flask's send_file, Django's FileResponse --------------------------------------
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("files") / "five.bin"
+    path.write_bytes(os.urandom(5 * MIB))
+    return path
+
+
+def _file_target(path: Path, record: Path, *extra: str) -> str:
+    return "&".join([f"/file?path={quote(str(path))}&record={quote(str(record))}", *extra])
+
+
+def _reads(record: Path) -> list[int]:
+    return [int(line.split()[1]) for line in record.read_text().splitlines() if line.startswith("read ")]
+
+
+def _used_our_wrapper(record: Path) -> bool:
+    return "wrapper deploykit.server.wsgi" in record.read_text()
+
+
+def test_file_wrapper_sends_the_file(wsgi: Server, big_file: Path, tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    response = wsgi.exchange(request(_file_target(big_file, record)), timeout=20)
+    assert response.status == 200 and response.header("content-length") == str(5 * MIB)
+    assert response.body == big_file.read_bytes()
+    wait_for(lambda: "closed" in record.read_text(), 5, "the file's close()")
+    if TARGET != "uvicorn":  # uvicorn has no wsgi.file_wrapper: the frameworks iterate their own
+        assert _used_our_wrapper(record)
+        # Read in the adapter's blocks (256 KiB), not the frameworks' 4-8 KiB ones.
+        assert max(_reads(record)) == 256 * 1024 and sum(_reads(record)) == 5 * MIB
+
+
+def test_file_wrapper_head_sends_no_body_and_closes_the_file(wsgi: Server, big_file: Path, tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    with wsgi.connect() as conn:
+        conn.send(request(_file_target(big_file, record), "HEAD"))
+        response = conn.read_response(head_request=True)
+        assert response.status == 200 and response.body == b""
+        assert response.header("content-length") == str(5 * MIB)
+        conn.send(request("/"))  # not a byte of the file after the head: the next response parses
+        assert conn.read_response().body == b"hello"
+    wait_for(lambda: "closed" in record.read_text(), 5, "the file's close()")
+    if TARGET != "uvicorn":
+        assert _used_our_wrapper(record) and _reads(record) == []  # the file was not even read
+
+
+@pytest.mark.skipif(
+    TARGET == "uvicorn", reason="uvicorn's WSGI sends the longer body, fails it in the server and drops the connection"
+)
+def test_file_wrapper_sends_no_more_than_the_declared_length(wsgi: Server, big_file: Path, tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    length = 300_000  # inside the second 256 KiB block
+    with wsgi.connect() as conn:
+        conn.send(request(_file_target(big_file, record, f"length={length}")))
+        response = conn.read_response(timeout=10)
+        assert response.status == 200 and response.header("content-length") == str(length)
+        assert response.body == big_file.read_bytes()[:length]
+        assert conn.read_quiet(0.3) == b""  # not a byte more
+    wait_for(lambda: "closed" in record.read_text(), 5, "the file's close()")
+    if TARGET != "uvicorn":
+        assert sum(_reads(record)) == length  # nor read past it
 
 
 @pytest.mark.skipif(TARGET != "deploykit", reason="deploykit's own shutdown bound (--timeout-graceful-shutdown)")

@@ -9,13 +9,21 @@ Routes (query strings as noted):
   produced, then "closed" when the iterable's close() runs
 - ``/boom?record=FILE``: the body's iterable raises before its first block (500);
   FILE gets "closed" from close()
+- ``/endless?read=BYTES&record=FILE`` (POST): reads BYTES of the request body (the rest
+  stays unread), then streams 64 KiB blocks without end, recorded as ``/large`` does
+- ``/file?path=PATH&record=FILE&length=N``: the file at PATH through Flask's ``send_file``
+  or Django's ``FileResponse`` (``wsgi.file_wrapper`` when the server has one); FILE gets
+  "wrapper MODULE" (the server's wrapper), "read N" for each read of the file and "closed"
+  when it is closed; LENGTH replaces the Content-Length the framework set
 - ``/environ``: the environ's plain values as JSON
 """
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 BLOCK = 65536
@@ -45,9 +53,45 @@ class Blocks:
         self._note("closed\n")
 
     def _note(self, text: str) -> None:
-        if self.record:
-            with open(self.record, "a") as fh:
-                fh.write(text)
+        _note(self.record, text)
+
+
+def _note(record: str | None, text: str) -> None:
+    if record:
+        with open(record, "a") as fh:
+            fh.write(text)
+
+
+ENDLESS = 1 << 62
+
+
+def _read_body(read: Callable[[int], bytes], size: int) -> None:
+    while size > 0 and (chunk := read(min(size, BLOCK))):
+        size -= len(chunk)
+
+
+class RecordedFile(io.FileIO):
+    """The file at PATH, noting each read's size and its close() in RECORD."""
+
+    def __init__(self, path: str, record: str | None) -> None:
+        super().__init__(path, "r")
+        self.record = record
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        _note(self.record, f"read {len(data or b'')}\n")
+        return data or b""
+
+    def close(self) -> None:
+        if not self.closed:
+            _note(self.record, "closed\n")
+        super().close()
+
+
+def _open_recorded(environ: dict[str, Any], path: str, record: str | None) -> RecordedFile:
+    wrapper = environ.get("wsgi.file_wrapper")
+    _note(record, f"wrapper {getattr(wrapper, '__module__', None)}\n")
+    return RecordedFile(path, record)
 
 
 def _environ_json(environ: dict[str, Any]) -> bytes:
@@ -57,7 +101,7 @@ def _environ_json(environ: dict[str, Any]) -> bytes:
 
 # -- Flask ----------------------------------------------------------------------------------
 def _flask() -> Any:
-    from flask import Flask, Response, request
+    from flask import Flask, Response, request, send_file
 
     app = Flask("wsgi_suite")
 
@@ -87,6 +131,19 @@ def _flask() -> Any:
     def environ() -> Response:
         return Response(_environ_json(request.environ), mimetype="application/json")
 
+    @app.route("/endless", methods=["POST"])
+    def endless() -> Response:
+        _read_body(request.stream.read, int(request.args.get("read", "0")))
+        return Response(Blocks(ENDLESS, request.args.get("record")))
+
+    @app.route("/file", methods=["GET", "HEAD"])
+    def file() -> Response:
+        recorded = _open_recorded(request.environ, request.args["path"], request.args.get("record"))
+        response = send_file(recorded, mimetype="application/octet-stream")
+        # Werkzeug sets no Content-Length for a file object (it does for a path), Django does.
+        response.headers["Content-Length"] = request.args.get("length", str(os.path.getsize(recorded.name)))
+        return response
+
     return app
 
 
@@ -113,7 +170,7 @@ def _django() -> Any:
 
 
 def _django_urls() -> list[Any]:
-    from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+    from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
     from django.urls import path
 
     def hello(request: HttpRequest) -> HttpResponse:
@@ -131,6 +188,17 @@ def _django_urls() -> list[Any]:
     def environ(request: HttpRequest) -> HttpResponse:
         return HttpResponse(_environ_json(request.META), content_type="application/json")
 
+    def endless(request: HttpRequest) -> StreamingHttpResponse:
+        _read_body(request.read, int(request.GET.get("read", "0")))
+        return StreamingHttpResponse(Blocks(ENDLESS, request.GET.get("record")))
+
+    def file(request: HttpRequest) -> FileResponse:
+        recorded = _open_recorded(request.META, request.GET["path"], request.GET.get("record"))
+        response = FileResponse(recorded, content_type="application/octet-stream")
+        if "length" in request.GET:
+            response["Content-Length"] = request.GET["length"]
+        return response
+
     from django.views.decorators.csrf import csrf_exempt
 
     return [
@@ -139,6 +207,8 @@ def _django_urls() -> list[Any]:
         path("large", large),
         path("boom", boom),
         path("environ", environ),
+        path("endless", csrf_exempt(endless)),
+        path("file", file),
     ]
 
 

@@ -1,15 +1,17 @@
 """The WSGI adapter's parts, without a socket: the PEP 3333 environ (table-driven),
-the bounded wsgi.input, start_response's exc_info rules and close()."""
+the bounded wsgi.input, start_response's exc_info rules, close(), a client that leaves
+and wsgi.file_wrapper."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 from typing import Any
 
 import pytest
 
-from deploykit.server.wsgi import QUEUED_CHUNKS, WSGIApp, build_environ
+from deploykit.server.wsgi import FILE_BLOCK, QUEUED_CHUNKS, FileWrapper, WSGIApp, build_environ
 
 BASE: dict[str, Any] = {
     "type": "http",
@@ -268,3 +270,118 @@ def test_contextvars_set_by_the_app_do_not_outlive_the_request() -> None:
 
     asyncio.run(main())
     assert seen == ["unset", "unset"]
+
+
+# -- the client leaves while the app streams -------------------------------------------------------
+class Endless:
+    def __init__(self) -> None:
+        self.produced = 0
+        self.closed = False
+
+    def __iter__(self) -> Any:
+        while self.produced < 10_000:  # bounded: an adapter that does not stop fails the test, not hangs it
+            self.produced += 1
+            yield b"x" * 100
+        raise AssertionError("10,000 blocks and the adapter is still asking for more")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Closes(Exchange):
+    """The client leaves after GONE_AFTER body blocks were sent: send() raises OSError (ASGI 2.4),
+    or (FLAG) the server's request cycle says so, as deploykit's does."""
+
+    def __init__(self, chunks: list[bytes], gone_after: int, *, flag: bool) -> None:
+        super().__init__(chunks)
+        self.gone_after, self.flag = gone_after, flag
+        self.disconnected = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.disconnected and not self.flag:
+            raise ConnectionResetError("the client has gone")
+        await super().send(message)
+        if sum(m["type"] == "http.response.body" for m in self.sent) >= self.gone_after:
+            self.disconnected = True
+
+
+@pytest.mark.parametrize("flag", [False, True], ids=["send raises OSError", "the server's flag"])
+def test_a_client_that_leaves_stops_an_app_that_never_read_its_body(flag: bool) -> None:
+    # 100 chunks, never read: the queue is full, the listener cannot receive() the disconnect.
+    exchange = Closes([b"x" * 1000] * 100, gone_after=5, flag=flag)
+    body = Endless()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Endless:
+        start_response("200 OK", [])
+        return body
+
+    serve(app, exchange, method="POST")  # returns: the thread stopped, without an error
+    assert body.closed and body.produced <= 6
+    assert exchange.received <= QUEUED_CHUNKS + 2  # the body was not drained into memory meanwhile
+
+
+# -- wsgi.file_wrapper ------------------------------------------------------------------------------
+class Recorded(io.BytesIO):
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reads: list[int] = []
+        self.was_closed = False
+
+    def read1(self, size: int | None = -1) -> bytes:
+        data = super().read1(size)
+        self.reads.append(len(data))
+        return data
+
+    def close(self) -> None:
+        self.was_closed = True
+        super().close()
+
+
+DATA = bytes(range(256)) * 4000  # 1,024,000 bytes: four whole FILE_BLOCKs and a part
+
+
+@pytest.mark.parametrize(
+    ("method", "length", "sent"),
+    [("GET", None, DATA), ("GET", len(DATA), DATA), ("GET", 300_000, DATA[:300_000]), ("HEAD", len(DATA), b""),
+     ("GET", 0, b"")],
+    ids=["no Content-Length", "exact Content-Length", "shorter Content-Length", "HEAD", "zero length"],
+)  # fmt: skip
+def test_file_wrapper_reads_in_blocks_up_to_the_declared_length(method: str, length: int | None, sent: bytes) -> None:
+    exchange = Exchange([b""])
+    recorded = Recorded(DATA)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        headers = [] if length is None else [("Content-Length", str(length))]
+        start_response("200 OK", headers)
+        return environ["wsgi.file_wrapper"](recorded, 4096)
+
+    serve(app, exchange, method=method)
+    assert exchange.body() == sent  # the server drops a HEAD response's body; here nothing was even read
+    assert sum(recorded.reads) == len(sent) and all(n <= FILE_BLOCK for n in recorded.reads)
+    assert len(sent) < FILE_BLOCK or max(recorded.reads) == FILE_BLOCK  # the adapter's blocks, not 4096
+    assert recorded.was_closed
+    assert exchange.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+def test_file_wrapper_under_a_middleware_is_a_plain_iterable() -> None:
+    recorded = Recorded(DATA)
+    wrapper = FileWrapper(recorded, 100_000)
+    blocks = list(wrapper)  # what a middleware that rewrites the body sees
+    wrapper.close()
+    assert b"".join(blocks) == DATA and [len(b) for b in blocks[:-1]] == [100_000] * 10
+    assert recorded.was_closed
+    with pytest.raises(TypeError, match="no read"):
+        FileWrapper("not a file")
+
+
+def test_a_body_longer_than_its_content_length_is_cut_there() -> None:
+    exchange = Exchange([b""])
+    body = Endless()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Endless:
+        start_response("200 OK", [("Content-Length", "250")])
+        return body
+
+    serve(app, exchange)
+    assert exchange.body() == b"x" * 250
+    assert body.produced == 3 and body.closed  # iteration stops once the declared length is sent
