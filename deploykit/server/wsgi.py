@@ -46,6 +46,7 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any
 
 from deploykit.errors import DeployKitError
+from deploykit.server.protocols.flow import wake
 
 Message = dict[str, Any]
 #: Body chunks the listener may queue ahead of the app's reads (each one receive() message: what
@@ -374,11 +375,11 @@ class Input:
             self.chunks.append(data)
         if not more:
             self.ended = True
-        _wake(self.getter)
+        wake(self.getter)
 
     def end(self) -> None:
         self.ended = True
-        _wake(self.getter)
+        wake(self.getter)
 
     async def _get(self) -> bytes | None:
         while not self.chunks:
@@ -387,7 +388,7 @@ class Input:
             self.getter = self.exchange.loop.create_future()
             await self.getter
         chunk = self.chunks.popleft()
-        _wake(self.putter)
+        wake(self.putter)
         return chunk
 
     # -- thread side ------------------------------------------------------------------
@@ -480,11 +481,6 @@ class FileWrapper:
         close = getattr(self.filelike, "close", None)
         if close is not None:
             close()
-
-
-def _wake(future: asyncio.Future[None] | None) -> None:
-    if future is not None and not future.done():
-        future.set_result(None)
 
 
 def build_environ(scope: Message, body: Any, *, multiprocess: bool = False) -> dict[str, Any]:
