@@ -284,9 +284,14 @@ async def access_log(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    """The WSGI apps of tests/server/wsgi_apps.py, imported only by the servers that run them."""
+    """The WSGI apps of tests/server/wsgi_apps.py and the FastAPI app of fastapi_app.py, imported only
+    by the servers that run them."""
     if name in ("flask_app", "django_app", "ambiguous"):
         from tests.server import wsgi_apps
 
         return getattr(wsgi_apps, name)
+    if name == "fastapi_app":
+        from tests.server import fastapi_app
+
+        return fastapi_app.fastapi_app
     raise AttributeError(name)

@@ -30,7 +30,7 @@ from deploykit.server.protocols.cycle import ACTIVE, CLOSED, DRAINING, IDLE, Req
 from deploykit.server.protocols.flow import ReadFlow, WriteFlow
 from deploykit.server.protocols.proxy import resolve_trusted
 from deploykit.server.protocols.rules import RequestRejected, absolute_target, inspect_head
-from deploykit.server.protocols.wire import ASGI, RequestHead, status_line
+from deploykit.server.protocols.wire import HTTP_ASGI, RequestHead, status_line
 from deploykit.server.state import ServerState
 
 logger = logging.getLogger("deploykit.error")
@@ -158,7 +158,7 @@ class HTTPConnection(ReadFlow, WriteFlow, asyncio.Protocol):
         # One dict literal: no copy of a base scope, no item-by-item updates.
         scope = {
             "type": "http",
-            "asgi": ASGI,
+            "asgi": HTTP_ASGI,
             "server": self.server,
             "client": client,
             "scheme": scheme,

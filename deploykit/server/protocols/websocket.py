@@ -33,7 +33,7 @@ from deploykit.server.protocols.cycle import spawner
 from deploykit.server.protocols.flow import ReadFlow, WriteFlow, wake
 from deploykit.server.protocols.proxy import resolve_trusted
 from deploykit.server.protocols.rules import RequestRejected
-from deploykit.server.protocols.wire import ASGI, RequestHead, ResponseError, extra_lines
+from deploykit.server.protocols.wire import WEBSOCKET_ASGI, RequestHead, ResponseError, extra_lines
 from deploykit.server.protocols.ws_engines import Closed, Engine, Pong
 from deploykit.server.protocols.ws_handshake import Handshake, accept_response, check_handshake, denial_response
 
@@ -79,7 +79,7 @@ def prepare(conn: UpgradeSource, head: RequestHead) -> WebSocketConnection:
         client, scheme = resolve_trusted(conn.config.trusted, client, scheme, headers)
     scope: dict[str, Any] = {
         "type": "websocket",
-        "asgi": ASGI,
+        "asgi": WEBSOCKET_ASGI,
         "http_version": head.version,
         "scheme": scheme,
         "server": conn.server,

@@ -1,5 +1,5 @@
 """What the HTTP and WebSocket sides share about one exchange: the request head as
-parsed (``RequestHead``), the ASGI version in every scope, and what goes on the
+parsed (``RequestHead``), the ASGI versions of the scopes, and what goes on the
 wire in a response head, checked: status lines and header lines.
 
 It knows nothing of connections.
@@ -13,8 +13,15 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import Final
 
-#: The ``asgi`` entry of every HTTP and WebSocket scope.
-ASGI: Final = {"version": "3.0", "spec_version": "2.4"}
+#: The ``asgi`` entry of every HTTP scope. 2.3, not 2.4: ASGI 2.4 promises that ``send()`` raises an
+#: OSError once the client has gone, and frameworks act on that promise (Starlette's StreamingResponse
+#: stops listening for ``http.disconnect`` and waits for the OSError instead). deploykit's HTTP ``send()``
+#: returns quietly after a disconnect, as uvicorn's does (which also says 2.3), so that apps written
+#: against uvicorn keep their behaviour (a background task after the response still runs).
+HTTP_ASGI: Final = {"version": "3.0", "spec_version": "2.3"}
+#: The ``asgi`` entry of every WebSocket scope: 2.4, since ``send()`` on a closed WebSocket raises
+#: ``websocket.ClientDisconnected`` (an OSError).
+WEBSOCKET_ASGI: Final = {"version": "3.0", "spec_version": "2.4"}
 
 STATUS_LINES = {
     int(status): b"HTTP/1.1 %d %s\r\n" % (status, status.phrase.encode("ascii")) for status in http.HTTPStatus
