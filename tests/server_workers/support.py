@@ -88,9 +88,10 @@ def answers(port: int) -> bool:
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split()[2] != "Z"
-    except FileNotFoundError:
+            text = stat.read()
+    except (FileNotFoundError, ProcessLookupError):  # gone before the open, or between open and read (ESRCH)
         return False
+    return text[text.rindex(")") + 2 :][:1] != "Z"  # the state follows "(comm) ", and comm may hold spaces
 
 
 def kill_tree(proc: subprocess.Popen[bytes]) -> None:
